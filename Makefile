@@ -1,0 +1,22 @@
+# make test: install missing peers, vet, race tests, short fuzz runs.
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test peers vet race fuzz bench
+
+test: peers vet race fuzz
+
+peers:
+	bash scripts/peers.sh
+
+vet:
+	$(GO) vet ./...
+
+race: peers
+	. ./.peers.env && $(GO) test -race -count=1 -timeout 30m ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...

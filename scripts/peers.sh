@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# peers.sh installs the real protocol peers the tests talk to (Debian packages)
+# when they are missing, and writes .peers.env: the SIPHON_PEERS list that turns
+# "skip when absent" into "fail when absent" for the tests (internal/testpeer).
+#
+# Add a peer by appending "debian-package:binary:peer-name" to PEERS.
+set -uo pipefail
+
+PEERS=(
+  "sip-tester:sipp:sipp"
+)
+
+cd "$(dirname "$0")/.."
+missing=()
+for p in "${PEERS[@]}"; do
+  IFS=: read -r pkg bin _ <<<"$p"
+  command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "peers: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null 2>&1 || echo "peers: apt-get update failed" >&2
+  for pkg in "${missing[@]}"; do
+    $SUDO apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
+      || echo "peers: could not install $pkg; its tests will skip" >&2
+  done
+fi
+
+present=()
+for p in "${PEERS[@]}"; do
+  IFS=: read -r _ bin name <<<"$p"
+  if command -v "$bin" >/dev/null 2>&1; then present+=("$name"); fi
+done
+list=$(IFS=,; echo "${present[*]}")
+echo "export SIPHON_PEERS=$list" > .peers.env
+echo "peers: present: ${list:-none}"
