@@ -1,0 +1,98 @@
+package sip
+
+import (
+	sipgo "github.com/emiago/sipgo/sip"
+)
+
+// The message model is sipgo's: these aliases let siphon and sipgo code share
+// requests, responses and headers without conversion.
+type (
+	// Message is a SIP request or response.
+	Message = sipgo.Message
+	// Request is a SIP request (RFC 3261 §7.1).
+	Request = sipgo.Request
+	// Response is a SIP response (RFC 3261 §7.2).
+	Response = sipgo.Response
+	// Uri is a SIP, SIPS or other absolute URI. It is spelled Uri, not URI,
+	// because that is sipgo's name for it.
+	Uri = sipgo.Uri
+	// Header is one SIP header field.
+	Header = sipgo.Header
+	// HeaderParams is an ordered list of ;name=value parameters.
+	HeaderParams = sipgo.HeaderParams
+	// HeaderKV is one parameter of a HeaderParams list.
+	HeaderKV = sipgo.HeaderKV
+	// RequestMethod is a SIP method name such as INVITE.
+	RequestMethod = sipgo.RequestMethod
+	// ViaHeader is a parsed Via header field value.
+	ViaHeader = sipgo.ViaHeader
+	// FromHeader is a parsed From header field.
+	FromHeader = sipgo.FromHeader
+	// ToHeader is a parsed To header field.
+	ToHeader = sipgo.ToHeader
+	// ContactHeader is a parsed Contact header field value.
+	ContactHeader = sipgo.ContactHeader
+	// CallIDHeader is a Call-ID header field.
+	CallIDHeader = sipgo.CallIDHeader
+	// CSeqHeader is a parsed CSeq header field.
+	CSeqHeader = sipgo.CSeqHeader
+	// MaxForwardsHeader is a parsed Max-Forwards header field.
+	MaxForwardsHeader = sipgo.MaxForwardsHeader
+	// ContentLengthHeader is a parsed Content-Length header field.
+	ContentLengthHeader = sipgo.ContentLengthHeader
+	// ContentTypeHeader is a Content-Type header field.
+	ContentTypeHeader = sipgo.ContentTypeHeader
+)
+
+// SIP methods (RFC 3261 and its extensions).
+const (
+	INVITE    = sipgo.INVITE
+	ACK       = sipgo.ACK
+	CANCEL    = sipgo.CANCEL
+	BYE       = sipgo.BYE
+	REGISTER  = sipgo.REGISTER
+	OPTIONS   = sipgo.OPTIONS
+	SUBSCRIBE = sipgo.SUBSCRIBE
+	NOTIFY    = sipgo.NOTIFY
+	REFER     = sipgo.REFER
+	INFO      = sipgo.INFO
+	MESSAGE   = sipgo.MESSAGE
+	PRACK     = sipgo.PRACK
+	UPDATE    = sipgo.UPDATE
+	PUBLISH   = sipgo.PUBLISH
+)
+
+// BranchMagicCookie starts every RFC 3261 Via branch (§8.1.1.7).
+const BranchMagicCookie = sipgo.RFC3261BranchMagicCookie
+
+// NewRequest returns a request with the given method and Request-URI, version
+// SIP/2.0 and no headers.
+func NewRequest(method RequestMethod, ruri Uri) *Request {
+	return sipgo.NewRequest(method, ruri)
+}
+
+// NewHeader returns a header field with the given name and raw value. The
+// value is written to the wire exactly as given.
+func NewHeader(name, value string) Header {
+	return sipgo.NewHeader(name, value)
+}
+
+// ParseURI parses a SIP, SIPS or other absolute URI.
+func ParseURI(s string) (Uri, error) {
+	var u Uri
+	if err := sipgo.ParseUri(s, &u); err != nil {
+		return Uri{}, &ParseError{What: "uri", Input: s, Err: err}
+	}
+	return u, nil
+}
+
+// GenerateBranch returns a new random Via branch beginning with the magic
+// cookie (RFC 3261 §8.1.1.7).
+func GenerateBranch() string {
+	return sipgo.GenerateBranch()
+}
+
+// GenerateTag returns a new random From/To tag (RFC 3261 §19.3).
+func GenerateTag() string {
+	return sipgo.GenerateTagN(16)
+}
