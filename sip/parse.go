@@ -175,10 +175,10 @@ var canonicalNames = map[string]string{
 	"retry-after": "Retry-After", "timestamp": "Timestamp",
 	"user-agent": "User-Agent", "server": "Server",
 	"accept": "Accept", "accept-encoding": "Accept-Encoding",
-	"accept-language": "Accept-Language",
+	"accept-language":  "Accept-Language",
 	"content-encoding": "Content-Encoding", "e": "Content-Encoding",
 	"content-disposition": "Content-Disposition",
-	"subject": "Subject", "s": "Subject",
+	"subject":             "Subject", "s": "Subject",
 	"date": "Date", "reason": "Reason", "warning": "Warning",
 	"authorization": "Authorization", "proxy-authorization": "Proxy-Authorization",
 	"www-authenticate": "WWW-Authenticate", "proxy-authenticate": "Proxy-Authenticate",
@@ -190,10 +190,10 @@ var canonicalNames = map[string]string{
 	"p-early-media": "P-Early-Media", "privacy": "Privacy",
 	"security-client": "Security-Client", "security-server": "Security-Server",
 	"security-verify": "Security-Verify",
-	"rseq": "RSeq", "rack": "RAck",
+	"rseq":            "RSeq", "rack": "RAck",
 	"session-expires": "Session-Expires", "x": "Session-Expires", "min-se": "Min-SE",
 	"subscription-state": "Subscription-State",
-	"identity": "Identity", "y": "Identity",
+	"identity":           "Identity", "y": "Identity",
 	"accept-contact": "Accept-Contact", "a": "Accept-Contact",
 	"reject-contact": "Reject-Contact", "j": "Reject-Contact",
 	"request-disposition": "Request-Disposition", "d": "Request-Disposition",
@@ -267,4 +267,3 @@ func lower(s string) string {
 	}
 	return s
 }
-
