@@ -25,6 +25,10 @@ type ParseError struct {
 	Input string
 	// Message is a partial message good enough to build a response, or nil.
 	Message Message
+	// Status is the response code to answer Message with: 400 Bad Request,
+	// or 416 Unsupported URI Scheme for a Request-URI of a scheme this
+	// parser cannot read (RFC 4475 §3.3.2).
+	Status int
 	// Err is the underlying cause.
 	Err error
 }

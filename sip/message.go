@@ -1,6 +1,9 @@
 package sip
 
 import (
+	"errors"
+	"strings"
+
 	sipgo "github.com/emiago/sipgo/sip"
 )
 
@@ -80,10 +83,48 @@ func NewHeader(name, value string) Header {
 // ParseURI parses a SIP, SIPS or other absolute URI.
 func ParseURI(s string) (Uri, error) {
 	var u Uri
+	if scheme, _, ok := strings.Cut(s, ":"); s != "*" && (!ok || !validScheme([]byte(scheme))) {
+		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid scheme")}
+	}
+	// Neither SIP-URI nor absoluteURI allows these unescaped (RFC 3261
+	// §25.1); sipgo's parameter parser would misread a quote.
+	if strings.ContainsAny(s, "\" \t\r\n<>") {
+		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid character")}
+	}
 	if err := sipgo.ParseUri(s, &u); err != nil {
 		return Uri{}, &ParseError{What: "uri", Input: s, Err: err}
 	}
+	if (u.Scheme == "sip" || u.Scheme == "sips") && !validHost(u.Host) {
+		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid host")}
+	}
 	return u, nil
+}
+
+// validHost reports whether h is a hostname, an IPv4 address or a bracketed
+// IPv6 reference (RFC 3261 §25.1, RFC 5118 §4.11).
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if h[0] == '[' {
+		if len(h) < 3 || h[len(h)-1] != ']' {
+			return false
+		}
+		for i := 1; i < len(h)-1; i++ {
+			c := h[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // GenerateBranch returns a new random Via branch beginning with the magic

@@ -42,12 +42,20 @@ func NewParser(maxSize int) *Parser {
 		full[lower] = genericParser(name)
 		lenient[lower] = genericParser(name)
 	}
-	for _, n := range []string{"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq"} {
+	for _, n := range []string{"via", "v", "call-id", "i", "cseq", "max-forwards",
+		"content-length", "l", "content-type", "c"} {
 		full[n] = def[n]
-		lenient[n] = def[n]
 	}
-	for _, n := range []string{"max-forwards", "content-length", "l", "content-type", "c"} {
-		full[n] = def[n]
+	// From and To are parsed by NameAddr's grammar, which handles LWS around
+	// parameters (RFC 4475 wsinv) and rejects what sipgo lets through
+	// (unquoted display names with separators, LWS inside <>).
+	full["from"], full["f"] = parseFrom, parseFrom
+	full["to"], full["t"] = parseTo, parseTo
+	// The lenient parser reads only what a 400 needs and keeps the rest raw.
+	lenient["call-id"], lenient["i"] = def["call-id"], def["i"]
+	lenient["via"], lenient["v"] = lenientVia(def["via"]), lenientVia(def["via"])
+	for _, n := range [][2]string{{"from", "From"}, {"f", "From"}, {"to", "To"}, {"t", "To"}, {"cseq", "CSeq"}} {
+		lenient[n[0]] = genericParser(n[1])
 	}
 	p := &Parser{
 		full:    sipgo.NewParser(sipgo.WithHeadersParsers(full)),
@@ -61,6 +69,50 @@ func NewParser(maxSize int) *Parser {
 
 // MaxMessageSize returns the parser's size limit in bytes.
 func (p *Parser) MaxMessageSize() int { return p.max }
+
+func parseFrom(_ []byte, value string) (sipgo.Header, error) {
+	var na NameAddr
+	if err := parseFromTo(value, &na); err != nil {
+		return nil, err
+	}
+	return &FromHeader{DisplayName: na.DisplayName, Address: na.URI, Params: na.Params}, nil
+}
+
+func parseTo(_ []byte, value string) (sipgo.Header, error) {
+	var na NameAddr
+	if err := parseFromTo(value, &na); err != nil {
+		return nil, err
+	}
+	return &ToHeader{DisplayName: na.DisplayName, Address: na.URI, Params: na.Params}, nil
+}
+
+func parseFromTo(value string, na *NameAddr) error {
+	if err := parseNameAddr(value, na); err != nil {
+		return err
+	}
+	if na.URI.Wildcard {
+		return errors.New("wildcard URI in From/To")
+	}
+	// Parameter names are case-insensitive (RFC 3261 §7.3.1); sipgo looks
+	// the tag up as "tag".
+	for i := range na.Params {
+		na.Params[i].K = lower(na.Params[i].K)
+	}
+	return nil
+}
+
+// lenientVia keeps a Via value that does not parse as raw text, so a request
+// with one good Via and garbage after it can still be answered.
+func lenientVia(parse sipgo.HeaderParser) sipgo.HeaderParser {
+	return func(name []byte, value string) (sipgo.Header, error) {
+		h, err := parse(name, value)
+		// sipgo signals "more values follow" with an unexported error type.
+		if err != nil && err.Error() != "comma detected" {
+			return sipgo.NewHeader("Via", value), nil
+		}
+		return h, err
+	}
+}
 
 func genericParser(name string) sipgo.HeaderParser {
 	return func(_ []byte, value string) (sipgo.Header, error) {
@@ -88,8 +140,8 @@ func (p *Parser) Parse(data []byte) (Message, error) {
 		err = ErrMessageTooLarge
 	}
 	perr := &ParseError{What: "message", Err: err}
-	if req := p.salvage(data); req != nil {
-		perr.Message = req
+	if req, status := p.salvage(data); req != nil {
+		perr.Message, perr.Status = req, status
 	}
 	return nil, perr
 }
@@ -97,27 +149,49 @@ func (p *Parser) Parse(data []byte) (Message, error) {
 // salvage re-reads a malformed request with every non-essential header left
 // raw, and with a placeholder Request-URI when the request line itself is
 // broken, so that a 400 can still be addressed to the sender.
-func (p *Parser) salvage(data []byte) *Request {
+func (p *Parser) salvage(data []byte) (*Request, int) {
 	eol := bytes.Index(data, []byte("\r\n"))
 	if eol <= 0 {
-		return nil
+		return nil, 0
 	}
 	line := data[:eol]
 	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || !isToken(line[:sp]) {
-		return nil // not a request line (or a response, which nobody answers)
-	}
-	if bytes.HasPrefix(line, []byte("SIP/")) {
-		return nil
+	if sp <= 0 || !isToken(line[:sp]) || bytes.HasPrefix(line, []byte("SIP/")) {
+		return nil, 0 // not a request line (a response is never answered)
 	}
 	if req := p.lenientRequest(data); req != nil {
-		return req
+		return req, StatusBadRequest
 	}
 	fixed := make([]byte, 0, len(data)+32)
 	fixed = append(fixed, line[:sp]...)
 	fixed = append(fixed, " sip:invalid.invalid SIP/2.0"...)
 	fixed = append(fixed, data[eol:]...)
-	return p.lenientRequest(fixed)
+	req := p.lenientRequest(fixed)
+	if req == nil {
+		return nil, 0
+	}
+	status := StatusBadRequest
+	parts := bytes.Split(line, []byte(" "))
+	if len(parts) == 3 && bytes.Equal(parts[2], []byte("SIP/2.0")) {
+		if scheme, _, ok := bytes.Cut(parts[1], []byte(":")); ok && validScheme(scheme) &&
+			!bytes.EqualFold(scheme, []byte("sip")) && !bytes.EqualFold(scheme, []byte("sips")) {
+			status = StatusUnsupportedURIScheme
+		}
+	}
+	return req, status
+}
+
+// validScheme reports whether s is an RFC 3986 §3.1 scheme.
+func validScheme(s []byte) bool {
+	if len(s) == 0 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for _, c := range s[1:] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *Parser) lenientRequest(data []byte) *Request {
@@ -126,8 +200,21 @@ func (p *Parser) lenientRequest(data []byte) *Request {
 		return nil
 	}
 	req, ok := msg.(*Request)
-	if !ok || req.Via() == nil || req.From() == nil || req.To() == nil ||
-		req.CallID() == nil || req.CSeq() == nil {
+	if !ok || req.Via() == nil || req.CallID() == nil {
+		return nil
+	}
+	var from, to, cseq bool
+	for _, h := range req.Headers() {
+		switch h.Name() {
+		case "From":
+			from = true
+		case "To":
+			to = true
+		case "CSeq":
+			cseq = true
+		}
+	}
+	if !from || !to || !cseq {
 		return nil
 	}
 	return req

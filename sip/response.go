@@ -3,6 +3,7 @@ package sip
 import (
 	"encoding/hex"
 	"hash/fnv"
+	"strings"
 
 	sipgo "github.com/emiago/sipgo/sip"
 )
@@ -21,29 +22,43 @@ func NewResponse(req *Request, code int, reason string) *Response {
 		reason = StatusText(code)
 	}
 	res := sipgo.NewResponse(code, reason)
+	tagged := code == StatusTrying
 	for _, h := range req.Headers() {
-		if v, ok := h.(*ViaHeader); ok {
+		switch v := h.(type) {
+		case *ViaHeader:
 			res.AppendHeader(v.Clone())
-		}
-	}
-	if h := req.From(); h != nil {
-		res.AppendHeader(sipgo.HeaderClone(h))
-	}
-	if h := req.To(); h != nil {
-		to := sipgo.HeaderClone(h).(*ToHeader)
-		if code != StatusTrying && !to.Params.Has("tag") {
-			if to.Params == nil {
-				to.Params = sipgo.NewParams()
+		case *FromHeader:
+			res.AppendHeader(sipgo.HeaderClone(v))
+		case *ToHeader:
+			to := sipgo.HeaderClone(v).(*ToHeader)
+			if !tagged && !to.Params.Has("tag") {
+				if to.Params == nil {
+					to.Params = sipgo.NewParams()
+				}
+				to.Params.Add("tag", ToTag(req))
 			}
-			to.Params.Add("tag", ToTag(req))
+			tagged = true
+			res.AppendHeader(to)
+		case *CallIDHeader:
+			res.AppendHeader(v)
+		case *CSeqHeader:
+			res.AppendHeader(&CSeqHeader{SeqNo: v.SeqNo, MethodName: v.MethodName})
+		default:
+			// A request salvaged from a parse error keeps these raw; echo
+			// them as they came so that the sender can match the 400. A Via
+			// that did not parse cannot route anything and is left out.
+			switch h.Name() {
+			case "From", "Call-ID", "CSeq":
+				res.AppendHeader(NewHeader(h.Name(), h.Value()))
+			case "To":
+				val := h.Value()
+				if !tagged && !strings.Contains(val, ";tag=") {
+					val += ";tag=" + ToTag(req)
+				}
+				tagged = true
+				res.AppendHeader(NewHeader("To", val))
+			}
 		}
-		res.AppendHeader(to)
-	}
-	if h := req.CallID(); h != nil {
-		res.AppendHeader(h)
-	}
-	if h := req.CSeq(); h != nil {
-		res.AppendHeader(&CSeqHeader{SeqNo: h.SeqNo, MethodName: h.MethodName})
 	}
 	switch {
 	case code == StatusTrying:
