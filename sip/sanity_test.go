@@ -26,10 +26,16 @@ func TestSanityChecks(t *testing.T) {
 		header string
 	}{
 		{name: "sane", edit: func(s string) string { return s }},
-		{name: "version", edit: func(s string) string { return strings.Replace(s, "sip:bob@example.com SIP/2.0", "sip:bob@example.com SIP/3.0", 1) }, code: 505},
-		{name: "scheme", edit: func(s string) string { return strings.Replace(s, "sip:bob@example.com SIP", "mailto:bob@example.com SIP", 1) }, code: 416},
+		{name: "version", edit: func(s string) string {
+			return strings.Replace(s, "sip:bob@example.com SIP/2.0", "sip:bob@example.com SIP/3.0", 1)
+		}, code: 505},
+		{name: "scheme", edit: func(s string) string {
+			return strings.Replace(s, "sip:bob@example.com SIP", "mailto:bob@example.com SIP", 1)
+		}, code: 416},
 		{name: "missing call-id", edit: func(s string) string { return strings.Replace(s, "Call-ID: c1\r\n", "", 1) }, code: 400},
-		{name: "duplicate cseq", edit: func(s string) string { return strings.Replace(s, "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nCSeq: 2 OPTIONS\r\n", 1) }, code: 400},
+		{name: "duplicate cseq", edit: func(s string) string {
+			return strings.Replace(s, "CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nCSeq: 2 OPTIONS\r\n", 1)
+		}, code: 400},
 		{name: "cseq method", edit: func(s string) string { return strings.Replace(s, "1 OPTIONS", "1 INVITE", 1) }, code: 400},
 		{name: "content-length", edit: func(s string) string {
 			return strings.Replace(s, "Content-Length: 0\r\n\r\n", "Content-Length: 3\r\n\r\nabcdef", 1)
@@ -42,11 +48,15 @@ func TestSanityChecks(t *testing.T) {
 			cfg: SanityConfig{Checks: DefaultSanityChecks | CheckRequire}, code: 420, header: "foo"},
 		{name: "duplicate tag", edit: func(s string) string { return strings.Replace(s, "tag=1", "tag=1;tag=2", 1) }, code: 400},
 		{name: "bad contact", edit: func(s string) string { return strings.Replace(s, "CSeq", "Contact: <sip:a@b\r\nCSeq", 1) }, code: 400},
-		{name: "ruri headers", edit: func(s string) string { return strings.Replace(s, "sip:bob@example.com SIP", "sip:bob@example.com?Route=x SIP", 1) }, code: 400},
+		{name: "ruri headers", edit: func(s string) string {
+			return strings.Replace(s, "sip:bob@example.com SIP", "sip:bob@example.com?Route=x SIP", 1)
+		}, code: 400},
 		{name: "digest syntax", edit: func(s string) string {
 			return strings.Replace(s, "CSeq", `Authorization: Digest username="a", realm="r"`+"\r\nCSeq", 1)
 		}, code: 400},
-		{name: "other auth scheme", edit: func(s string) string { return strings.Replace(s, "CSeq", "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\r\nCSeq", 1) }},
+		{name: "other auth scheme", edit: func(s string) string {
+			return strings.Replace(s, "CSeq", "Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\r\nCSeq", 1)
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
