@@ -1,0 +1,403 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/stretchr/testify/require"
+)
+
+func TestUDPRoundTripFillsViaAndRport(t *testing.T) {
+	a, sa := newLayer(t, Config{}, UDP)
+	b, sb := newLayer(t, Config{}, UDP)
+	aAddr, bAddr := listenerAddr(t, a, UDP), listenerAddr(t, b, UDP)
+
+	req := request(t, "OPTIONS", 1, "udp1")
+	require.NoError(t, a.SendMessage(req, Target{Transport: UDP, Addr: bAddr}, nil))
+	got := sb.next(t)
+	in := got.msg.(*sip.Request)
+	require.Equal(t, UDP, got.flow.Transport)
+	require.Equal(t, aAddr, got.flow.Remote)
+	via := in.Via()
+	require.Equal(t, "127.0.0.1", via.Host)
+	require.Equal(t, int(aAddr.Port()), via.Port)
+	rport, _ := via.Params.Get("rport")
+	require.Equal(t, strconv.Itoa(int(aAddr.Port())), rport) // RFC 3581: the source port
+	require.Equal(t, ResponseTarget(in, got.flow).Addr, aAddr)
+
+	res := sip.NewResponse(in, 200, "")
+	require.NoError(t, b.SendMessage(res, ResponseTarget(in, got.flow), nil))
+	back := sa.next(t)
+	require.Equal(t, 200, back.msg.(*sip.Response).StatusCode)
+}
+
+func TestTCPOrderedDeliveryAndOneConnection(t *testing.T) {
+	a, sa := newLayer(t, Config{}, TCP)
+	b, sb := newLayer(t, Config{}, TCP)
+	bAddr := listenerAddr(t, b, TCP)
+	sb.handle(func(m sip.Message, f Flow) {
+		req := m.(*sip.Request)
+		for _, code := range []int{100, 180, 183, 200} {
+			if err := b.SendMessage(sip.NewResponse(req, code, ""), ResponseTarget(req, f), nil); err != nil {
+				panic(err)
+			}
+		}
+	})
+	const n = 200
+	for i := 1; i <= n; i++ {
+		require.NoError(t, a.SendMessage(request(t, "INVITE", i, "tcp1"), Target{Transport: TCP, Addr: bAddr}, nil))
+	}
+	for i := 1; i <= n; i++ {
+		for _, code := range []int{100, 180, 183, 200} {
+			r := sa.next(t)
+			res := r.msg.(*sip.Response)
+			require.Equal(t, code, res.StatusCode)
+			require.EqualValues(t, i, res.CSeq().SeqNo)
+		}
+	}
+	require.Equal(t, 1, a.Conns())
+	require.Equal(t, 1, b.Conns())
+}
+
+func TestConcurrentFirstSendsShareOneConnection(t *testing.T) {
+	a, _ := newLayer(t, Config{}, TCP)
+	b, sb := newLayer(t, Config{}, TCP)
+	bAddr := listenerAddr(t, b, TCP)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			require.NoError(t, a.SendMessage(request(t, "OPTIONS", i+1, "coalesce"), Target{Transport: TCP, Addr: bAddr}, nil))
+		}(i)
+	}
+	wg.Wait()
+	conns := map[uint64]bool{}
+	for i := 0; i < 50; i++ {
+		conns[sb.next(t).flow.ConnID] = true
+	}
+	require.Len(t, conns, 1)
+	require.Equal(t, 1, a.Conns())
+}
+
+func TestRefusedConnectionFailsFast(t *testing.T) {
+	a, _ := newLayer(t, Config{}, TCP)
+	// A port nobody listens on: bind then close.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := addrPortOf(ln.Addr())
+	ln.Close()
+
+	errc := make(chan error, 1)
+	start := time.Now()
+	require.NoError(t, a.SendMessage(request(t, "INVITE", 1, "refused"), Target{Transport: TCP, Addr: dead}, func(err error) { errc <- err }))
+	select {
+	case err := <-errc:
+		require.Error(t, err)
+		require.ErrorIs(t, err, syscall.ECONNREFUSED)
+		require.Less(t, time.Since(start), time.Second)
+	case <-time.After(3 * time.Second):
+		t.Fatal("refused connection not reported")
+	}
+	require.Eventually(t, func() bool { return a.Conns() == 0 }, time.Second, 10*time.Millisecond)
+}
+
+func TestBlackholeConnectTimesOut(t *testing.T) {
+	// A dialer that never answers stands in for a peer that drops SYNs.
+	a, _ := newLayer(t, Config{ConnectTimeout: 200 * time.Millisecond, Dialer: blackhole{}}, TCP)
+	errc := make(chan error, 1)
+	start := time.Now()
+	require.NoError(t, a.SendMessage(request(t, "INVITE", 1, "bh"), Target{Transport: TCP, Addr: netip.MustParseAddrPort("192.0.2.1:5060")}, func(err error) { errc <- err }))
+	err := <-errc
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), time.Second)
+}
+
+type blackhole struct{}
+
+func (blackhole) DialContext(ctx context.Context, _, _ string) (net.Conn, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+type recordingGuard struct {
+	deny       netip.Addr
+	mu         sync.Mutex
+	violations []Violation
+	checked    atomic.Int64
+}
+
+func (g *recordingGuard) Allow(_ string, remote netip.AddrPort) bool {
+	g.checked.Add(1)
+	return remote.Addr() != g.deny
+}
+
+func (g *recordingGuard) Report(_ string, _ netip.AddrPort, v Violation) {
+	g.mu.Lock()
+	g.violations = append(g.violations, v)
+	g.mu.Unlock()
+}
+
+func (g *recordingGuard) seen() []Violation {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]Violation(nil), g.violations...)
+}
+
+func TestGuardDropsOneSourceListenerKeepsServingOthers(t *testing.T) {
+	g := &recordingGuard{deny: netip.MustParseAddr("127.0.0.2")}
+	b, sb := newLayer(t, Config{Guard: g}, UDP)
+	bAddr := listenerAddr(t, b, UDP)
+	bad, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")})
+	require.NoError(t, err)
+	defer bad.Close()
+	good, _ := newLayer(t, Config{}, UDP)
+
+	msg := []byte(request(t, "OPTIONS", 1, "guard").String())
+	for i := 0; i < 500; i++ {
+		_, err := bad.WriteToUDPAddrPort(msg, bAddr)
+		require.NoError(t, err)
+		if i%50 == 49 {
+			// Stay within the socket buffer: this tests the guard, not UDP loss.
+			n := int64(i + 1)
+			require.Eventually(t, func() bool { return g.checked.Load() >= n }, 2*time.Second, time.Millisecond)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		require.NoError(t, good.SendMessage(request(t, "OPTIONS", i, "guard-ok"), Target{Transport: UDP, Addr: bAddr}, nil))
+		r := sb.next(t)
+		require.Equal(t, "guard-ok", r.msg.CallID().Value())
+	}
+	sb.none(t, 100*time.Millisecond)
+	require.GreaterOrEqual(t, g.checked.Load(), int64(5))
+}
+
+func TestGarbageOnStreamClosesAndIsReported(t *testing.T) {
+	g := &recordingGuard{}
+	b, sb := newLayer(t, Config{Guard: g}, TCP)
+	for _, junk := range []string{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n"} {
+		c, err := net.Dial("tcp", listenerAddr(t, b, TCP).String())
+		require.NoError(t, err)
+		_, err = c.Write([]byte(junk))
+		require.NoError(t, err)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err = c.Read(make([]byte, 10))
+		require.Error(t, err, "connection closed on %q", junk) // EOF or reset
+		c.Close()
+	}
+	require.Eventually(t, func() bool { return len(g.seen()) == 3 }, 2*time.Second, 10*time.Millisecond)
+	for _, v := range g.seen() {
+		require.Equal(t, ViolationGarbage, v)
+	}
+	sb.none(t, 50*time.Millisecond)
+}
+
+func TestMalformedRequestAnswered400(t *testing.T) {
+	b, sb := newLayer(t, Config{}, UDP)
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")})
+	require.NoError(t, err)
+	defer c.Close()
+	bad := "OPTIONS sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx;rport\r\n" +
+		"From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: m1\r\nCSeq: 99999999999 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+	_, err = c.WriteToUDPAddrPort([]byte(bad), listenerAddr(t, b, UDP))
+	require.NoError(t, err)
+	buf := make([]byte, 2000)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(buf[:n]), "SIP/2.0 400 "), string(buf[:n]))
+	sb.none(t, 50*time.Millisecond)
+}
+
+func TestCRLFKeepAlive(t *testing.T) {
+	// Inbound: a peer's ping gets a pong (RFC 5626 §4.4.1).
+	b, _ := newLayer(t, Config{}, TCP)
+	c, err := net.Dial("tcp", listenerAddr(t, b, TCP).String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("\r\n\r\n"))
+	require.NoError(t, err)
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := c.Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "\r\n", string(buf[:n]))
+
+	// Outbound: we ping a quiet peer and close the connection when it does
+	// not answer.
+	a, _ := newLayer(t, Config{KeepAliveInterval: 100 * time.Millisecond, KeepAliveTimeout: 200 * time.Millisecond}, TCP)
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer mute.Close()
+	pinged := make(chan string, 1)
+	go func() {
+		conn, err := mute.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		r := bufio.NewReader(conn)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				select {
+				case pinged <- line:
+				default:
+				}
+			}
+		}
+	}()
+	closed := make(chan Flow, 1)
+	a.OnConnClose(func(f Flow) { closed <- f })
+	require.NoError(t, a.SendMessage(request(t, "OPTIONS", 1, "ka"), Target{Transport: TCP, Addr: addrPortOf(mute.Addr())}, nil))
+	select {
+	case <-pinged:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no ping sent")
+	}
+	select {
+	case f := <-closed:
+		require.Equal(t, TCP, f.Transport)
+	case <-time.After(3 * time.Second):
+		t.Fatal("connection without pong not closed")
+	}
+}
+
+func TestIdleTimeoutClosesConnection(t *testing.T) {
+	b, _ := newLayer(t, Config{IdleTimeout: 150 * time.Millisecond}, TCP)
+	c, err := net.Dial("tcp", listenerAddr(t, b, TCP).String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.Eventually(t, func() bool { return b.Conns() == 1 }, time.Second, 5*time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	require.Error(t, err)
+	require.Eventually(t, func() bool { return b.Conns() == 0 }, time.Second, 5*time.Millisecond)
+}
+
+func TestSendOnExactFlowAndFallback(t *testing.T) {
+	a, sa := newLayer(t, Config{}, TCP)
+	b, sb := newLayer(t, Config{}, TCP)
+	require.NoError(t, a.SendMessage(request(t, "REGISTER", 1, "flow"), Target{Transport: TCP, Addr: listenerAddr(t, b, TCP)}, nil))
+	in := sb.next(t)
+	require.NotZero(t, in.flow.ConnID)
+
+	// b reaches a on the connection a opened, not by dialling a's listener.
+	out := request(t, "OPTIONS", 2, "flow-back")
+	require.NoError(t, b.SendMessage(out, in.flow.Target(), nil))
+	got := sa.next(t)
+	require.Equal(t, "flow-back", got.msg.CallID().Value())
+	require.Equal(t, 1, b.Conns())
+
+	// The flow goes away: a TCP target falls back to its address.
+	require.True(t, b.Alive(in.flow.ConnID))
+	a.Close()
+	require.Eventually(t, func() bool { return !b.Alive(in.flow.ConnID) }, 2*time.Second, 5*time.Millisecond)
+	gone := in.flow.Target()
+	gone.Transport = WS
+	require.ErrorIs(t, b.Send([]byte("x"), gone, nil), ErrFlowGone)
+}
+
+func TestLargeUDPRequestMovesToTCP(t *testing.T) {
+	a, _ := newLayer(t, Config{}, UDP, TCP)
+	b, sb := newLayer(t, Config{}, UDP, TCP)
+	req := request(t, "MESSAGE", 1, "big")
+	req.AppendHeader(sip.NewHeader("Content-Type", "text/plain"))
+	req.SetBody([]byte(strings.Repeat("x", 2000)))
+	bUDP := listenerAddr(t, b, UDP)
+	bTCP := listenerAddr(t, b, TCP)
+	// Both listeners share a port number only by chance, so point the TCP
+	// target at the TCP port the way RFC 3263 resolution would.
+	tgt, data, err := a.Encode(req, Target{Transport: UDP, Addr: bUDP})
+	require.NoError(t, err)
+	require.Equal(t, TCP, tgt.Transport)
+	require.Contains(t, string(data), "Via: SIP/2.0/TCP")
+	tgt.Addr = bTCP
+	require.NoError(t, a.Send(data, tgt, nil))
+	got := sb.next(t)
+	require.Equal(t, TCP, got.flow.Transport)
+
+	// Kept on UDP when the transport was explicit.
+	req2 := request(t, "MESSAGE", 2, "big2")
+	req2.SetBody([]byte(strings.Repeat("y", 2000)))
+	tgt, _, err = a.Encode(req2, Target{Transport: UDP, Addr: bUDP, NoSizeSwitch: true})
+	require.NoError(t, err)
+	require.Equal(t, UDP, tgt.Transport)
+}
+
+func TestDSCPMarksSockets(t *testing.T) {
+	l, err := New(Config{})
+	require.NoError(t, err)
+	defer l.Close()
+	ln, err := l.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{})
+	require.NoError(t, err)
+	require.Equal(t, DefaultDSCP<<2, tos(t, ln.pc.(*net.UDPConn)))
+	ln2, err := l.Listen(context.Background(), TCP, "127.0.0.1:0", ListenOptions{DSCP: 46})
+	require.NoError(t, err)
+	require.Equal(t, 46<<2, tos(t, ln2.ln.(*net.TCPListener)))
+	l3, err := New(Config{DSCP: NoDSCP})
+	require.NoError(t, err)
+	defer l3.Close()
+	ln3, err := l3.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 0, tos(t, ln3.pc.(*net.UDPConn)))
+	_, err = New(Config{DSCP: 64})
+	require.Error(t, err)
+}
+
+func tos(t *testing.T, sc syscall.Conn) int {
+	t.Helper()
+	raw, err := sc.SyscallConn()
+	require.NoError(t, err)
+	var v int
+	var serr error
+	require.NoError(t, raw.Control(func(fd uintptr) {
+		v, serr = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_IP, syscall.IP_TOS)
+	}))
+	require.NoError(t, serr)
+	return v
+}
+
+func TestOwnAddressAndAdvertise(t *testing.T) {
+	l, err := New(Config{})
+	require.NoError(t, err)
+	defer l.Close()
+	ln, err := l.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{Advertise: "sip.example.com:5080"})
+	require.NoError(t, err)
+	host, port := ln.Advertised()
+	require.Equal(t, "sip.example.com", host)
+	require.Equal(t, 5080, port)
+	require.True(t, l.IsOwnAddress("sip.example.com", 5080))
+	require.True(t, l.IsOwnAddress("127.0.0.1", int(ln.Addr().Port())))
+	require.False(t, l.IsOwnAddress("127.0.0.1", 1))
+	require.False(t, l.IsOwnAddress("other.example.com", 5080))
+}
+
+func TestSCTPWhereSupported(t *testing.T) {
+	a, sa := newLayer(t, Config{})
+	_, err := a.Listen(context.Background(), SCTP, "127.0.0.1:0", ListenOptions{})
+	if errors.Is(err, ErrSCTPUnsupported) {
+		t.Skip("transport: this kernel has no SCTP (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) fails); SCTP tests skipped")
+	}
+	require.NoError(t, err)
+	b, _ := newLayer(t, Config{})
+	_, err = b.Listen(context.Background(), SCTP, "127.0.0.1:0", ListenOptions{})
+	require.NoError(t, err)
+	require.NoError(t, b.SendMessage(request(t, "OPTIONS", 1, "sctp"), Target{Transport: SCTP, Addr: listenerAddr(t, a, SCTP)}, nil))
+	got := sa.next(t)
+	require.Equal(t, SCTP, got.flow.Transport)
+}
