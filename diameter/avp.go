@@ -1,6 +1,7 @@
 package diameter
 
 import (
+	"fmt"
 	"net"
 	"time"
 
@@ -254,4 +255,36 @@ func ExperimentalResult(vendor, code uint32) *AVP {
 		NewAVP(codeVendorID, 0, datatype.Unsigned32(vendor)),
 		NewAVP(codeExperimentalResultCode, 0, datatype.Unsigned32(code)),
 	)
+}
+
+// Result is the outcome an answer carries: a Result-Code (Vendor 0) or an
+// Experimental-Result-Code of Vendor (RFC 6733 §7.6).
+type Result struct {
+	Code   uint32
+	Vendor uint32
+}
+
+// Success reports whether the result is in the 2xxx class.
+func (r Result) Success() bool { return IsSuccess(r.Code) }
+
+// AVP returns the Result-Code or Experimental-Result AVP for r.
+func (r Result) AVP() *AVP {
+	if r.Vendor != 0 {
+		return ExperimentalResult(r.Vendor, r.Code)
+	}
+	return NewAVP(codeResultCode, 0, datatype.Unsigned32(r.Code))
+}
+
+func (r Result) String() string {
+	if r.Vendor != 0 {
+		return fmt.Sprintf("%d (vendor %d)", r.Code, r.Vendor)
+	}
+	return fmt.Sprintf("%d", r.Code)
+}
+
+// ResultOf returns the result an answer carries (see ResultCode); the zero
+// Result when it has none.
+func ResultOf(m *Message) Result {
+	c, v, _ := ResultCode(m)
+	return Result{Code: c, Vendor: v}
 }

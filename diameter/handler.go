@@ -48,9 +48,24 @@ func (r *Request) Body() AVPs { return Body(r.Msg) }
 // answers that carry an Experimental-Result instead). It copies the
 // identifiers and the P bit, puts Session-Id first (RFC 6733 §8.8), adds
 // this node's Origin-Host and Origin-Realm and copies every Proxy-Info
-// (RFC 6733 §6.2). 3xxx protocol errors get the E bit (§7.1.3).
+// (RFC 6733 §6.2). 3xxx protocol errors get the E bit (§7.1.3). A Request
+// without a Conn (built to encode an answer offline) gets no Origin-Host or
+// Origin-Realm.
 func (r *Request) Answer(resultCode uint32) *Message {
-	return answer(r.Msg, resultCode, r.Conn.cfg.OriginHost, r.Conn.cfg.OriginRealm)
+	var host, realm string
+	if r.Conn != nil {
+		host, realm = r.Conn.cfg.OriginHost, r.Conn.cfg.OriginRealm
+	}
+	return answer(r.Msg, resultCode, host, realm)
+}
+
+// AnswerResult returns an answer carrying res as Result-Code or
+// Experimental-Result; 3xxx results get the E bit.
+func (r *Request) AnswerResult(res Result) *Message {
+	if res.Vendor == 0 {
+		return r.Answer(res.Code)
+	}
+	return r.AnswerExperimental(res.Vendor, res.Code)
 }
 
 // AnswerExperimental returns an answer carrying Experimental-Result with a
@@ -74,8 +89,10 @@ func answer(req *Message, resultCode uint32, host, realm string) *Message {
 	if resultCode != 0 {
 		a.AddAVP(NewAVP(codeResultCode, 0, datatype.Unsigned32(resultCode)))
 	}
-	a.AddAVP(NewAVP(codeOriginHost, 0, datatype.DiameterIdentity(host)))
-	a.AddAVP(NewAVP(codeOriginRealm, 0, datatype.DiameterIdentity(realm)))
+	if host != "" {
+		a.AddAVP(NewAVP(codeOriginHost, 0, datatype.DiameterIdentity(host)))
+		a.AddAVP(NewAVP(codeOriginRealm, 0, datatype.DiameterIdentity(realm)))
+	}
 	for _, pi := range Body(req).All(codeProxyInfo, 0) {
 		a.AddAVP(pi)
 	}

@@ -152,3 +152,12 @@ func listenOn(addr string) (net.Listener, error) {
 	}
 	return nil, err
 }
+
+func listenLoopback(tb testing.TB) net.Listener {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
