@@ -51,3 +51,43 @@ func Destination(m *diameter.Message, realm, host string) {
 }
 
 func identity(s string) datatype.DiameterIdentity { return datatype.DiameterIdentity(s) }
+
+// Request starts a request of a 3GPP application with no session state:
+// Session-Id (sid, or a new one for originHost), Vendor-Specific-Application-Id,
+// Auth-Session-State NO_STATE_MAINTAINED and the destination, as Cx and Sh
+// requests begin (TS 29.229 §6.1, TS 29.329 §6.1).
+func Request(cmd, app uint32, originHost, sid, realm, host string) *diameter.Message {
+	m := SessionRequest(cmd, app, originHost, sid)
+	m.AddAVP(diameter.VendorSpecificApp(diameter.Vendor3GPP, app))
+	m.AddAVP(diameter.NewAVP(diameter.AVPAuthSessionState, 0, datatype.Enumerated(1)))
+	Destination(m, realm, host)
+	return m
+}
+
+// SessionRequest starts a request with Session-Id sid, or a new one.
+func SessionRequest(cmd, app uint32, originHost, sid string) *diameter.Message {
+	if sid == "" {
+		return diameter.NewSessionRequest(cmd, app, originHost, nil)
+	}
+	m := diameter.NewRequest(cmd, app, nil)
+	m.AddAVP(diameter.NewAVP(diameter.AVPSessionID, 0, datatype.UTF8String(sid)))
+	return m
+}
+
+// Answer starts an answer of a stateless 3GPP application (see Request).
+func Answer(r *diameter.Request, res diameter.Result, app uint32) *diameter.Message {
+	a := r.AnswerResult(res)
+	a.AddAVP(diameter.VendorSpecificApp(diameter.Vendor3GPP, app))
+	a.AddAVP(diameter.NewAVP(diameter.AVPAuthSessionState, 0, datatype.Enumerated(1)))
+	return a
+}
+
+// V returns a mandatory 3GPP AVP.
+func V(code uint32, data datatype.Type) *diameter.AVP {
+	return diameter.NewAVP(code, diameter.Vendor3GPP, data)
+}
+
+// VNoM returns a 3GPP AVP without the M bit.
+func VNoM(code uint32, data datatype.Type) *diameter.AVP {
+	return diameter.NewAVPFlags(code, 0, diameter.Vendor3GPP, data)
+}
