@@ -3,18 +3,21 @@
 # when they are missing, and writes .peers.env: the SIPHON_PEERS list that turns
 # "skip when absent" into "fail when absent" for the tests (internal/testpeer).
 #
-# Add a peer by appending "debian-package:binary:peer-name" to PEERS.
+# Add a peer by appending "debian-package:binary:peer-name" to PEERS. A
+# "binary" that is an absolute path is checked as a file (for plug-ins).
 set -uo pipefail
 
 PEERS=(
   "sip-tester:sipp:sipp"
+  "freediameterd:freeDiameterd:freediameter"
+  "freediameter-extensions:/usr/lib/freeDiameter/rt_default.fdx:freediameter-extensions"
 )
 
 cd "$(dirname "$0")/.."
 missing=()
 for p in "${PEERS[@]}"; do
   IFS=: read -r pkg bin _ <<<"$p"
-  command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+  command -v "$bin" >/dev/null 2>&1 || [ -e "$bin" ] || missing+=("$pkg")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then
@@ -32,7 +35,7 @@ fi
 present=()
 for p in "${PEERS[@]}"; do
   IFS=: read -r _ bin name <<<"$p"
-  if command -v "$bin" >/dev/null 2>&1; then present+=("$name"); fi
+  if command -v "$bin" >/dev/null 2>&1 || [ -e "$bin" ]; then present+=("$name"); fi
 done
 list=$(IFS=,; echo "${present[*]}")
 echo "export SIPHON_PEERS=$list" > .peers.env
