@@ -336,11 +336,18 @@ func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {
 		}
 		return nil
 	case TCP, TLS, WS, WSS, SCTP:
-		c, err := l.connFor(t)
+		c, dial, err := l.connFor(t)
 		if err != nil {
 			return err
 		}
-		return c.enqueue(outItem{data: data, onErr: onErr})
+		err = c.enqueue(outItem{data: data, onErr: onErr})
+		if dial {
+			// Started after the first message is queued, so that a dial
+			// failing at once still reports it through onErr. connFor
+			// counted it in l.wg.
+			go l.dial(c, t)
+		}
+		return err
 	default:
 		return fmt.Errorf("%w %q", ErrUnknownTransport, t.Transport)
 	}
@@ -355,39 +362,39 @@ func (l *Layer) SendMessage(msg sip.Message, t Target, onErr func(error)) error 
 	return l.Send(data, t, onErr)
 }
 
-// connFor returns the connection to use for t, dialling one when none exists.
-// Concurrent first sends to one destination share the one dial.
-func (l *Layer) connFor(t Target) (*conn, error) {
+// connFor returns the connection to use for t and whether the caller must
+// start dialling it. Concurrent first sends to one destination share the one
+// connection.
+func (l *Layer) connFor(t Target) (*conn, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if t.ConnID != 0 {
 		if c := l.conns[t.ConnID]; c != nil && !c.isClosed() {
-			return c, nil
+			return c, false, nil
 		}
 		if t.Transport == WS || t.Transport == WSS {
-			return nil, ErrFlowGone
+			return nil, false, ErrFlowGone
 		}
 	}
 	key := connKey{t.Transport, t.Addr}
 	if c := l.byAddr[key]; c != nil && !c.isClosed() {
-		return c, nil
+		return c, false, nil
 	}
 	if !t.Addr.IsValid() {
-		return nil, fmt.Errorf("transport: no address for %s target", t.Transport)
+		return nil, false, fmt.Errorf("transport: no address for %s target", t.Transport)
 	}
 	if len(l.conns) >= l.cfg.MaxConns {
-		return nil, ErrTooManyConns
+		return nil, false, ErrTooManyConns
 	}
 	c := l.newConn(t.Transport, nil)
 	c.dialTarget = t
 	l.conns[c.id] = c
 	l.byAddr[key] = c
-	l.wg.Add(1)
-	go l.dial(c, t)
-	return c, nil
+	l.wg.Add(1) // under l.mu, so never after Close's Wait has begun
+	return c, true, nil
 }
 
 // register makes an accepted connection known for sends.

@@ -1,0 +1,503 @@
+package transaction
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
+)
+
+type clientState uint8
+
+const (
+	cliCalling    clientState = iota // INVITE sent, nothing back (Trying for non-INVITE)
+	cliProceeding                    // a provisional received
+	cliCompleted                     // final received (non-2xx for INVITE)
+	cliAccepted                      // INVITE: 2xx received (RFC 6026)
+	cliTerminated
+)
+
+// ClientOptions configures one client transaction.
+type ClientOptions struct {
+	// OnResponse is called for every response the transaction passes up:
+	// provisionals, the final one and, for an INVITE, every further 2xx
+	// (retransmissions and other forks) while in the Accepted state
+	// (RFC 6026 §7.2). Calls come one at a time in arrival order and must
+	// not block.
+	OnResponse func(tx *ClientTx, res *sip.Response)
+	// OnError is called when the transaction fails without a final response:
+	// ErrTimeout (Timer B or F), ErrTimerC, or the transport's error when the
+	// request could not be delivered (a refused connection is reported at
+	// once). Responses that still arrive afterwards (the 487 to the CANCEL
+	// Timer C sent, a 2xx that raced it) go to OnResponse.
+	OnError func(tx *ClientTx, err error)
+	// TimerC, for an INVITE, is proxy Timer C (RFC 3261 §16.8): reset by
+	// every provisional, it CANCELs a request that stays in Proceeding that
+	// long, or fails one that never got a provisional. Zero disables it.
+	TimerC time.Duration
+	// Branch is the branch of the Via the transaction adds; empty means a
+	// new random one.
+	Branch string
+}
+
+// ClientTx is a client transaction (RFC 3261 §17.1, RFC 6026).
+type ClientTx struct {
+	l        *Layer
+	key      key
+	req      *sip.Request
+	target   transport.Target
+	data     []byte
+	invite   bool
+	reliable bool
+	opts     ClientOptions
+
+	mu         sync.Mutex
+	state      clientState
+	ser        serializer
+	timerAE    Timer
+	timerB     Timer
+	timerC     Timer
+	timerDKM   Timer
+	interval   time.Duration
+	ack        []byte
+	cancelWant bool
+	canceling  bool
+	final      *sip.Response
+	err        error
+	done       chan struct{}
+	stopCtx    func() bool
+}
+
+// Request sends req in a new client transaction to t. It adds a top Via
+// (branch from opts, or a new one; sent-by filled in by the transport) and
+// from then on owns req: callers must not modify it. Cancelling ctx CANCELs
+// an INVITE (RFC 3261 §9.1) and abandons any other request.
+func (l *Layer) Request(ctx context.Context, req *sip.Request, t transport.Target, opts ClientOptions) (*ClientTx, error) {
+	PrependVia(req, opts.Branch)
+	return l.start(ctx, req, t, opts)
+}
+
+func (l *Layer) start(ctx context.Context, req *sip.Request, t transport.Target, opts ClientOptions) (*ClientTx, error) {
+	branch, _ := req.Via().Params.Get("branch")
+	tx := &ClientTx{
+		l:      l,
+		key:    key{branch: branch, method: req.Method},
+		req:    req,
+		invite: req.Method == sip.INVITE,
+		opts:   opts,
+	}
+	t2, data, err := l.tp.Encode(req, t)
+	if err != nil {
+		return nil, err
+	}
+	tx.target, tx.data = t2, data
+	tx.reliable = t2.Transport != transport.UDP
+	if !l.addClient(tx) {
+		return nil, ErrOverload
+	}
+	tx.mu.Lock()
+	if err := l.tp.Send(data, t2, tx.sendFailed); err != nil {
+		tx.mu.Unlock()
+		l.removeClient(tx)
+		return nil, err
+	}
+	cfg := &l.cfg
+	if !tx.reliable {
+		tx.interval = cfg.T1
+		tx.timerAE = cfg.Clock.AfterFunc(cfg.T1, tx.retransmit)
+	}
+	// Timer B (INVITE) or F (non-INVITE): 64*T1.
+	tx.timerB = cfg.Clock.AfterFunc(64*cfg.T1, tx.timeout)
+	if tx.invite && opts.TimerC > 0 {
+		tx.timerC = cfg.Clock.AfterFunc(opts.TimerC, tx.timerCFired)
+	}
+	tx.mu.Unlock()
+	if ctx != nil && ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, tx.abandon)
+		tx.mu.Lock()
+		tx.stopCtx = stop
+		tx.mu.Unlock()
+	}
+	return tx, nil
+}
+
+// Request returns the request as sent, with the transaction's Via.
+func (tx *ClientTx) Request() *sip.Request { return tx.req }
+
+// Target returns where the request went (after any UDP-to-TCP switch).
+func (tx *ClientTx) Target() transport.Target { return tx.target }
+
+// Branch returns the branch of the transaction's Via.
+func (tx *ClientTx) Branch() string { return tx.key.branch }
+
+// Done returns a channel closed when the transaction terminates.
+func (tx *ClientTx) Done() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done == nil {
+		tx.done = make(chan struct{})
+		if tx.state == cliTerminated {
+			close(tx.done)
+		}
+	}
+	return tx.done
+}
+
+// Err returns why the transaction failed, or nil if it got a final response
+// or is still running.
+func (tx *ClientTx) Err() error {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.err
+}
+
+// Final returns the first final response, or nil.
+func (tx *ClientTx) Final() *sip.Response {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.final
+}
+
+func (tx *ClientTx) emit(fn func()) { tx.ser.pending = append(tx.ser.pending, fn) }
+
+func (tx *ClientTx) deliver(res *sip.Response) {
+	if f := tx.opts.OnResponse; f != nil {
+		tx.emit(func() { f(tx, res) })
+	}
+}
+
+func (tx *ClientTx) fail(err error) {
+	if tx.err != nil || tx.final != nil {
+		return
+	}
+	tx.err = err
+	if f := tx.opts.OnError; f != nil {
+		tx.emit(func() { f(tx, err) })
+	}
+}
+
+func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
+	code := res.StatusCode
+	tx.mu.Lock()
+	sendCancel := false
+	cfg := &tx.l.cfg
+	if tx.invite {
+		switch tx.state {
+		case cliCalling, cliProceeding:
+			stopTimer(&tx.timerAE)
+			stopTimer(&tx.timerB)
+			switch {
+			case code < 200:
+				tx.state = cliProceeding
+				if tx.timerC != nil {
+					tx.timerC.Stop()
+					tx.timerC = cfg.Clock.AfterFunc(tx.opts.TimerC, tx.timerCFired)
+				}
+				if tx.cancelWant {
+					// RFC 3261 §9.1: a CANCEL waits for a provisional.
+					tx.cancelWant = false
+					sendCancel = true
+				}
+				tx.deliver(res)
+			case code < 300:
+				stopTimer(&tx.timerC)
+				tx.state = cliAccepted
+				tx.setFinal(res)
+				tx.deliver(res)
+				tx.timerDKM = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate) // Timer M
+			default:
+				stopTimer(&tx.timerC)
+				tx.state = cliCompleted
+				tx.setFinal(res)
+				tx.sendACK(res)
+				tx.deliver(res)
+				if tx.reliable {
+					tx.terminateLocked() // Timer D is 0 for reliable transports
+				} else {
+					tx.timerDKM = cfg.Clock.AfterFunc(max(32*time.Second, 64*cfg.T1), tx.terminate)
+				}
+			}
+		case cliAccepted:
+			if code >= 200 && code < 300 {
+				tx.deliver(res)
+			}
+		case cliCompleted:
+			if code >= 300 && tx.ack != nil {
+				_ = tx.l.tp.Send(tx.ack, tx.target, nil) // retransmitted final
+			}
+		}
+	} else {
+		switch tx.state {
+		case cliCalling, cliProceeding:
+			if code < 200 {
+				tx.state = cliProceeding
+				tx.deliver(res)
+				break
+			}
+			stopTimer(&tx.timerAE)
+			stopTimer(&tx.timerB)
+			tx.state = cliCompleted
+			tx.setFinal(res)
+			tx.deliver(res)
+			if tx.reliable {
+				tx.terminateLocked() // Timer K is 0 for reliable transports
+			} else {
+				tx.timerDKM = cfg.Clock.AfterFunc(cfg.T4, tx.terminate)
+			}
+		}
+	}
+	tx.mu.Unlock()
+	if sendCancel {
+		tx.sendCancel()
+	}
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) setFinal(res *sip.Response) {
+	if tx.final == nil && tx.err == nil {
+		tx.final = res
+	}
+}
+
+// sendACK acknowledges a non-2xx final (RFC 3261 §17.1.1.3): the INVITE's
+// Request-URI, its top Via only, its Route set, and the response's To.
+func (tx *ClientTx) sendACK(res *sip.Response) {
+	inv := tx.req
+	ack := sip.NewRequest(sip.ACK, *inv.Recipient.Clone())
+	if v := inv.Via(); v != nil {
+		ack.AppendHeader(v.Clone())
+	}
+	for _, h := range inv.GetHeaders("Route") {
+		ack.AppendHeader(sip.NewHeader("Route", h.Value()))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	ack.AppendHeader(&mf)
+	if h := inv.From(); h != nil {
+		ack.AppendHeader(h)
+	}
+	if h := res.To(); h != nil {
+		ack.AppendHeader(h)
+	}
+	if h := inv.CallID(); h != nil {
+		ack.AppendHeader(h)
+	}
+	if h := inv.CSeq(); h != nil {
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.ACK})
+	}
+	ack.SetBody(nil)
+	_, data, err := tx.l.tp.Encode(ack, tx.target)
+	if err != nil {
+		return
+	}
+	tx.ack = data
+	_ = tx.l.tp.Send(data, tx.target, nil)
+}
+
+// Cancel cancels an INVITE (RFC 3261 §9.1): at once if a provisional has
+// arrived, else as soon as one does. It does nothing once a final response
+// has arrived, and is an error for other methods. The CANCEL carries the
+// INVITE's Via branch and sent-by so that the next hop can match it.
+func (tx *ClientTx) Cancel() error {
+	if !tx.invite {
+		return errors.New("transaction: only an INVITE can be cancelled")
+	}
+	tx.mu.Lock()
+	send := false
+	switch tx.state {
+	case cliCalling:
+		tx.cancelWant = true
+	case cliProceeding:
+		send = true
+	}
+	tx.mu.Unlock()
+	if send {
+		tx.sendCancel()
+	}
+	return nil
+}
+
+func (tx *ClientTx) sendCancel() {
+	tx.mu.Lock()
+	if tx.canceling || tx.state != cliProceeding {
+		tx.mu.Unlock()
+		return
+	}
+	tx.canceling = true
+	// §9.1: a transaction whose CANCEL gets no final within 64*T1 is over.
+	stopTimer(&tx.timerB)
+	tx.timerB = tx.l.cfg.Clock.AfterFunc(64*tx.l.cfg.T1, tx.timeout)
+	tx.mu.Unlock()
+
+	inv := tx.req
+	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	if v := inv.Via(); v != nil {
+		c.AppendHeader(v.Clone())
+	}
+	for _, h := range inv.GetHeaders("Route") {
+		c.AppendHeader(sip.NewHeader("Route", h.Value()))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	if h := inv.From(); h != nil {
+		c.AppendHeader(h)
+	}
+	if h := inv.To(); h != nil {
+		c.AppendHeader(h)
+	}
+	if h := inv.CallID(); h != nil {
+		c.AppendHeader(h)
+	}
+	if h := inv.CSeq(); h != nil {
+		c.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.CANCEL})
+	}
+	c.SetBody(nil)
+	t := tx.target
+	if _, err := tx.l.start(context.Background(), c, t, ClientOptions{}); err != nil {
+		tx.l.log.Debug("transaction: CANCEL not sent", "err", err)
+	}
+}
+
+// abandon runs when the request's context is done.
+func (tx *ClientTx) abandon() {
+	if tx.invite {
+		_ = tx.Cancel()
+		return
+	}
+	tx.mu.Lock()
+	tx.fail(context.Canceled)
+	tx.terminateLocked()
+	tx.mu.Unlock()
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) retransmit() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	cfg := &tx.l.cfg
+	switch {
+	case tx.invite && tx.state == cliCalling:
+		// Timer A doubles without a cap; Timer B ends it (§17.1.1.2).
+		tx.interval *= 2
+	case !tx.invite && tx.state == cliCalling:
+		tx.interval = min(2*tx.interval, cfg.T2) // Timer E, §17.1.2.2
+	case !tx.invite && tx.state == cliProceeding:
+		tx.interval = cfg.T2
+	default:
+		return
+	}
+	_ = tx.l.tp.Send(tx.data, tx.target, nil)
+	tx.timerAE = cfg.Clock.AfterFunc(tx.interval, tx.retransmit)
+}
+
+func (tx *ClientTx) timeout() {
+	tx.mu.Lock()
+	switch tx.state {
+	case cliCalling, cliProceeding:
+		if tx.invite && tx.state == cliProceeding && !tx.canceling {
+			// Timer B only covers Calling (§17.1.1.2); Timer C or the TU
+			// covers Proceeding.
+			break
+		}
+		tx.fail(ErrTimeout)
+		tx.terminateLocked()
+	}
+	tx.mu.Unlock()
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) timerCFired() {
+	tx.mu.Lock()
+	cancel := false
+	switch tx.state {
+	case cliCalling:
+		// §16.8: no provisional yet, so no CANCEL: as if a 408 arrived.
+		tx.fail(ErrTimerC)
+		tx.terminateLocked()
+	case cliProceeding:
+		tx.fail(ErrTimerC)
+		cancel = true
+	}
+	tx.mu.Unlock()
+	if cancel {
+		tx.sendCancel()
+	}
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) sendFailed(err error) {
+	tx.mu.Lock()
+	switch tx.state {
+	case cliCalling, cliProceeding:
+		tx.fail(err)
+	}
+	tx.terminateLocked()
+	tx.mu.Unlock()
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) terminate() {
+	tx.mu.Lock()
+	tx.terminateLocked()
+	tx.mu.Unlock()
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) terminateLocked() {
+	if tx.state == cliTerminated {
+		return
+	}
+	tx.state = cliTerminated
+	stopTimer(&tx.timerAE)
+	stopTimer(&tx.timerB)
+	stopTimer(&tx.timerC)
+	stopTimer(&tx.timerDKM)
+	if tx.done != nil {
+		close(tx.done)
+	}
+	if tx.stopCtx != nil {
+		tx.stopCtx()
+	}
+	tx.l.removeClient(tx)
+}
+
+// Do sends req in a client transaction and waits for its final response
+// (the first 2xx for an INVITE, which the caller must ACK). If ctx ends
+// first, an INVITE is cancelled and Do returns ctx's error.
+func (l *Layer) Do(ctx context.Context, req *sip.Request, t transport.Target) (*sip.Response, error) {
+	type result struct {
+		res *sip.Response
+		err error
+	}
+	ch := make(chan result, 1)
+	tx, err := l.Request(ctx, req, t, ClientOptions{
+		OnResponse: func(_ *ClientTx, res *sip.Response) {
+			if res.StatusCode >= 200 {
+				select {
+				case ch <- result{res: res}:
+				default:
+				}
+			}
+		},
+		OnError: func(_ *ClientTx, err error) {
+			select {
+			case ch <- result{err: err}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.res, r.err
+	case <-ctx.Done():
+		if tx.invite {
+			_ = tx.Cancel()
+		}
+		return nil, ctx.Err()
+	}
+}

@@ -1,0 +1,342 @@
+package transaction
+
+import (
+	"hash/maphash"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
+)
+
+// TU is the transaction user: what the layer hands requests and stray
+// messages to (RFC 3261 §17). Every method is called synchronously on the
+// goroutine that read the message, in arrival order, so it must not block:
+// a server runs handlers on goroutines of their own.
+type TU interface {
+	// ServeRequest is called for each new server transaction (any request
+	// but ACK that matched none).
+	ServeRequest(tx *ServerTx)
+	// ServeACK is called for an ACK that no transaction absorbed: the ACK
+	// for a 2xx (RFC 3261 §13.2.2.4, RFC 6026 §7.1) or a stray one.
+	ServeACK(req *sip.Request, f transport.Flow)
+	// ServeResponse is called for a response that matches no client
+	// transaction, such as a 2xx retransmission after the transaction ended,
+	// which a proxy forwards statelessly (RFC 3261 §16.7).
+	ServeResponse(res *sip.Response, f transport.Flow)
+}
+
+const shards = 32
+
+type shard struct {
+	mu     sync.Mutex
+	server map[key]*ServerTx
+	client map[key]*ClientTx
+	acks   map[ackKey]*ServerTx // accepted INVITEs awaiting their 2xx ACK
+}
+
+// Layer runs RFC 3261 §17 client and server transactions (with RFC 6026's
+// Accepted state) over a transport.Layer. It is safe for concurrent use.
+type Layer struct {
+	cfg  Config
+	log  *slog.Logger
+	tp   *transport.Layer
+	tu   atomic.Pointer[tuBox]
+	seed maphash.Seed
+
+	shards [shards]shard
+	count  atomic.Int64
+
+	mu      sync.Mutex
+	started bool
+	closed  bool
+}
+
+type tuBox struct{ tu TU }
+
+// New returns a Layer over tp. Call Start to begin processing.
+func New(tp *transport.Layer, cfg Config) *Layer {
+	c := cfg.withDefaults()
+	l := &Layer{cfg: c, log: c.Logger, tp: tp, seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i].server = make(map[key]*ServerTx)
+		l.shards[i].client = make(map[key]*ClientTx)
+		l.shards[i].acks = make(map[ackKey]*ServerTx)
+	}
+	return l
+}
+
+// Start hands requests to tu and starts the transport. A nil tu answers
+// every request 405 (a client-only stack).
+func (l *Layer) Start(tu TU) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if tu == nil {
+		tu = clientOnly{}
+	}
+	l.tu.Store(&tuBox{tu})
+	l.started = true
+	return l.tp.Start(l)
+}
+
+// Close closes the transport. Transactions in progress stop.
+func (l *Layer) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	return l.tp.Close()
+}
+
+// Transport returns the transport layer.
+func (l *Layer) Transport() *transport.Layer { return l.tp }
+
+// Config returns the layer's configuration with defaults filled in.
+func (l *Layer) Config() Config { return l.cfg }
+
+// Len returns the number of live transactions.
+func (l *Layer) Len() int { return int(l.count.Load()) }
+
+func (l *Layer) shardFor(k key) *shard {
+	return &l.shards[maphash.String(l.seed, k.branch)%shards]
+}
+
+func (l *Layer) ackShard(k ackKey) *shard {
+	return &l.shards[maphash.String(l.seed, k.callID)%shards]
+}
+
+// ReceiveMessage implements transport.Receiver.
+func (l *Layer) ReceiveMessage(msg sip.Message, f transport.Flow) {
+	switch m := msg.(type) {
+	case *sip.Request:
+		l.receiveRequest(m, f)
+	case *sip.Response:
+		l.receiveResponse(m, f)
+	}
+}
+
+func (l *Layer) tuOf() TU {
+	if b := l.tu.Load(); b != nil {
+		return b.tu
+	}
+	return clientOnly{}
+}
+
+func (l *Layer) receiveRequest(req *sip.Request, f transport.Flow) {
+	k, ok := serverKey(req)
+	if !ok || req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
+		return // nothing to match or answer; the transport already filtered garbage
+	}
+	switch req.Method {
+	case sip.ACK:
+		l.receiveACK(req, k, f)
+		return
+	case sip.CANCEL:
+		l.receiveCancel(req, k, f)
+		return
+	}
+	tx, fresh := l.serverTx(req, k, f)
+	if tx == nil {
+		l.respondStateless(req, f, sip.StatusServiceUnavailable, sip.NewHeader("Retry-After", strconv.Itoa(l.cfg.RetryAfter)))
+		return
+	}
+	if !fresh {
+		tx.receiveRetransmission(req)
+		return
+	}
+	tx.start()
+	l.tuOf().ServeRequest(tx)
+}
+
+// serverTx returns the server transaction for k, creating it when there is
+// none (nil when the layer is full).
+func (l *Layer) serverTx(req *sip.Request, k key, f transport.Flow) (*ServerTx, bool) {
+	s := l.shardFor(k)
+	s.mu.Lock()
+	if tx := s.server[k]; tx != nil {
+		s.mu.Unlock()
+		return tx, false
+	}
+	if l.count.Load() >= int64(l.cfg.MaxTransactions) {
+		s.mu.Unlock()
+		return nil, false
+	}
+	tx := newServerTx(l, req, k, f)
+	s.server[k] = tx
+	l.count.Add(1)
+	s.mu.Unlock()
+	return tx, true
+}
+
+func (l *Layer) lookupServer(k key) *ServerTx {
+	s := l.shardFor(k)
+	s.mu.Lock()
+	tx := s.server[k]
+	s.mu.Unlock()
+	return tx
+}
+
+func (l *Layer) removeServer(tx *ServerTx) {
+	s := l.shardFor(tx.key)
+	s.mu.Lock()
+	if s.server[tx.key] == tx {
+		delete(s.server, tx.key)
+		l.count.Add(-1)
+	}
+	s.mu.Unlock()
+	if tx.ack != (ackKey{}) {
+		as := l.ackShard(tx.ack)
+		as.mu.Lock()
+		if as.acks[tx.ack] == tx {
+			delete(as.acks, tx.ack)
+		}
+		as.mu.Unlock()
+	}
+}
+
+func (l *Layer) receiveACK(req *sip.Request, k key, f transport.Flow) {
+	tx := l.lookupServer(k)
+	if tx == nil && k.host == "" {
+		// RFC 2543 ACK for an initial INVITE, which had no To tag: the
+		// transaction must have answered with the ACK's tag.
+		k0 := k
+		k0.branch = rfc2543Key(req, "")
+		if t := l.lookupServer(k0); t != nil && t.answeredWith(toTagOf(req)) {
+			tx = t
+		}
+	}
+	if tx != nil {
+		if tx.receiveACK(req) {
+			return // absorbed: the ACK for a non-2xx final (RFC 3261 §17.2.1)
+		}
+	} else if ak, ok := ackKeyOf(req); ok {
+		// The ACK for a 2xx has a branch of its own; it stops the 2xx
+		// retransmissions of the UAS core (RFC 3261 §13.3.1.4).
+		s := l.ackShard(ak)
+		s.mu.Lock()
+		tx := s.acks[ak]
+		delete(s.acks, ak)
+		s.mu.Unlock()
+		if tx != nil {
+			tx.ackReceived()
+		}
+	}
+	l.tuOf().ServeACK(req, f)
+}
+
+func (l *Layer) receiveCancel(req *sip.Request, k key, f transport.Flow) {
+	// A retransmitted CANCEL is absorbed by its own transaction.
+	if tx := l.lookupServer(k); tx != nil {
+		tx.receiveRetransmission(req)
+		return
+	}
+	ik := k
+	ik.method = sip.INVITE
+	invite := l.lookupServer(ik)
+	if invite == nil && l.cfg.StatelessCancel {
+		tx, _ := l.serverTx(req, k, f)
+		if tx != nil {
+			tx.start()
+			l.tuOf().ServeRequest(tx)
+		}
+		return
+	}
+	tx, _ := l.serverTx(req, k, f)
+	if tx == nil {
+		return
+	}
+	tx.start()
+	if invite == nil {
+		// RFC 3261 §9.2: no transaction to cancel.
+		_ = tx.Respond(sip.NewResponse(req, sip.StatusCallDoesNotExist, ""))
+		return
+	}
+	// The CANCEL is answered at once; the INVITE's TU decides what its
+	// request gets (a UAS answers 487; a proxy cancels its branches and
+	// relays what comes back, even a 2xx that raced the CANCEL).
+	_ = tx.Respond(sip.NewResponse(req, sip.StatusOK, ""))
+	invite.cancel()
+}
+
+func (l *Layer) receiveResponse(res *sip.Response, f transport.Flow) {
+	k, ok := clientKey(res)
+	if ok {
+		s := l.shardFor(k)
+		s.mu.Lock()
+		tx := s.client[k]
+		s.mu.Unlock()
+		if tx != nil {
+			tx.receiveResponse(res, f)
+			return
+		}
+	}
+	l.tuOf().ServeResponse(res, f)
+}
+
+func (l *Layer) addClient(tx *ClientTx) bool {
+	s := l.shardFor(tx.key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.count.Load() >= int64(l.cfg.MaxTransactions) {
+		return false
+	}
+	if s.client[tx.key] != nil {
+		return false
+	}
+	s.client[tx.key] = tx
+	l.count.Add(1)
+	return true
+}
+
+func (l *Layer) removeClient(tx *ClientTx) {
+	s := l.shardFor(tx.key)
+	s.mu.Lock()
+	if s.client[tx.key] == tx {
+		delete(s.client, tx.key)
+		l.count.Add(-1)
+	}
+	s.mu.Unlock()
+}
+
+// respondStateless answers req without a transaction (overload, errors).
+func (l *Layer) respondStateless(req *sip.Request, f transport.Flow, code int, headers ...sip.Header) {
+	res := sip.NewResponse(req, code, "")
+	for _, h := range headers {
+		res.AppendHeader(h)
+	}
+	if err := l.tp.SendMessage(res, transport.ResponseTarget(req, f), nil); err != nil {
+		l.log.Debug("transaction: stateless response", "code", code, "err", err)
+	}
+}
+
+// Send sends msg outside any transaction: the ACK for a 2xx, a stateless
+// proxy's forwards, a response relayed statelessly. A request needs a top
+// Via (see PrependVia); the transport fills in its sent-by.
+func (l *Layer) Send(msg sip.Message, t transport.Target) error {
+	return l.tp.SendMessage(msg, t, nil)
+}
+
+// PrependVia adds a new top Via with branch (a new one if empty) and the
+// rport parameter (RFC 3581), leaving the sent-by for the transport to fill.
+// It returns the branch.
+func PrependVia(req *sip.Request, branch string) string {
+	if branch == "" {
+		branch = sip.GenerateBranch()
+	}
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
+		Params: sip.HeaderParams{{K: "branch", V: branch}, {K: "rport"}}}
+	req.PrependHeader(via)
+	return branch
+}
+
+type clientOnly struct{}
+
+func (clientOnly) ServeRequest(tx *ServerTx) {
+	_ = tx.Respond(sip.NewResponse(tx.Request(), sip.StatusMethodNotAllowed, ""))
+}
+func (clientOnly) ServeACK(*sip.Request, transport.Flow)       {}
+func (clientOnly) ServeResponse(*sip.Response, transport.Flow) {}

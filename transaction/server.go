@@ -1,0 +1,206 @@
+package transaction
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
+)
+
+// ServerConfig configures a Server. The zero value gives the documented
+// defaults.
+type ServerConfig struct {
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxInflight bounds the handlers running at once; default 50000. A
+	// request beyond it, or during Shutdown, is answered 503 with
+	// Retry-After without running the handler.
+	MaxInflight int
+	// RetryAfter is the Retry-After of those 503s, in seconds; default 5.
+	RetryAfter int
+}
+
+// Relayer is implemented by the ResponseWriter a Server passes to handlers.
+// RelayResponse sends a response as a proxy forwards one: a 2xx to an
+// INVITE is sent once, since the element that generated it retransmits it
+// (RFC 3261 §16.7); WriteResponse, for a UAS, retransmits its own 2xx until
+// the ACK arrives (§13.3.1.4).
+type Relayer interface {
+	RelayResponse(res *sip.Response) error
+}
+
+// ResponseHandler is implemented by handlers that want the responses no
+// client transaction matches (a proxy forwards a late 2xx statelessly).
+// ServeResponse is called on the reading goroutine and must not block.
+type ResponseHandler interface {
+	ServeResponse(res *sip.Response, f transport.Flow)
+}
+
+// Server runs a sip.Handler over a transaction Layer: one goroutine per
+// server transaction, with a context that ends on CANCEL, on transaction
+// end and on shutdown; panics recovered and answered 500; a request left
+// without a final response answered 500 (487 when cancelled).
+type Server struct {
+	l   *Layer
+	h   sip.Handler
+	cfg ServerConfig
+	log *slog.Logger
+
+	base     context.Context
+	stop     context.CancelFunc
+	inflight atomic.Int64
+	wg       sync.WaitGroup
+	shutting atomic.Bool
+	done     chan struct{}
+	once     sync.Once
+}
+
+// NewServer returns a Server running h on l.
+func NewServer(l *Layer, h sip.Handler, cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 50000
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 5
+	}
+	base, stop := context.WithCancel(context.Background())
+	return &Server{l: l, h: h, cfg: cfg, log: cfg.Logger, base: base, stop: stop, done: make(chan struct{})}
+}
+
+// Layer returns the transaction layer, for sending requests.
+func (s *Server) Layer() *Layer { return s.l }
+
+// Start starts the layer with the server as its transaction user and
+// returns; Serve does the same and waits.
+func (s *Server) Start() error { return s.l.Start(s) }
+
+// Serve starts the server and blocks until Shutdown, then returns
+// ErrServerClosed.
+func (s *Server) Serve() error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	<-s.done
+	return ErrServerClosed
+}
+
+// Shutdown stops taking new requests (they get 503), waits for running
+// handlers until ctx ends, cancels the contexts of those still running,
+// and closes the layer and its transports.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutting.Store(true)
+	waited := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(waited)
+	}()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.stop()
+	s.once.Do(func() {
+		_ = s.l.Close()
+		close(s.done)
+	})
+	return err
+}
+
+// ServeRequest implements TU.
+func (s *Server) ServeRequest(tx *ServerTx) {
+	if s.shutting.Load() || s.inflight.Load() >= int64(s.cfg.MaxInflight) {
+		res := sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable, "")
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(s.cfg.RetryAfter)))
+		_ = tx.Respond(res)
+		return
+	}
+	s.inflight.Add(1)
+	s.wg.Add(1)
+	go s.serve(tx)
+}
+
+func (s *Server) serve(tx *ServerTx) {
+	defer s.wg.Done()
+	defer s.inflight.Add(-1)
+	ctx, cancel := context.WithCancelCause(s.base)
+	tx.setHooks(func() { cancel(ErrCanceled) }, func() { cancel(ErrTerminated) })
+	req := tx.Request()
+	w := &responseWriter{tx: tx}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("transaction: handler panic", "method", req.Method, "call-id", callID(req),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		if !tx.FinalSent() {
+			code := sip.StatusInternalServerError
+			if tx.IsCanceled() {
+				code = sip.StatusRequestTerminated
+			}
+			_ = tx.Respond(sip.NewResponse(req, code, ""))
+		}
+		cancel(nil)
+	}()
+	s.h.ServeSIP(transport.NewContext(ctx, tx.Flow()), w, req)
+}
+
+// ServeACK implements TU.
+func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
+	if s.shutting.Load() {
+		return
+	}
+	s.inflight.Add(1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.inflight.Add(-1)
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("transaction: handler panic on ACK", "call-id", callID(req), "panic", fmt.Sprint(r))
+			}
+		}()
+		s.h.ServeSIP(transport.NewContext(s.base, f), ackWriter{}, req)
+	}()
+}
+
+// ServeResponse implements TU.
+func (s *Server) ServeResponse(res *sip.Response, f transport.Flow) {
+	if rh, ok := s.h.(ResponseHandler); ok {
+		rh.ServeResponse(res, f)
+	}
+}
+
+func callID(m sip.Message) string {
+	if c := m.CallID(); c != nil {
+		return string(*c)
+	}
+	return ""
+}
+
+// responseWriter is the ResponseWriter of a server transaction.
+type responseWriter struct{ tx *ServerTx }
+
+func (w *responseWriter) WriteResponse(res *sip.Response) error { return w.tx.RespondUAS(res) }
+
+// RelayResponse implements Relayer.
+func (w *responseWriter) RelayResponse(res *sip.Response) error { return w.tx.Respond(res) }
+
+// Flow returns the flow the request arrived on.
+func (w *responseWriter) Flow() transport.Flow { return w.tx.Flow() }
+
+// Transaction returns the server transaction.
+func (w *responseWriter) Transaction() *ServerTx { return w.tx }
+
+type ackWriter struct{}
+
+func (ackWriter) WriteResponse(*sip.Response) error { return sip.ErrNoResponse }

@@ -1,0 +1,378 @@
+package transaction
+
+import (
+	"sync"
+	"time"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
+)
+
+type serverState uint8
+
+const (
+	srvTrying     serverState = iota // non-INVITE, nothing sent
+	srvProceeding                    // a provisional sent (INVITE starts here)
+	srvCompleted                     // a final sent (non-2xx for INVITE)
+	srvConfirmed                     // INVITE: ACK received
+	srvAccepted                      // INVITE: 2xx sent (RFC 6026)
+	srvTerminated
+)
+
+// ServerTx is a server transaction (RFC 3261 §17.2, RFC 6026): it absorbs
+// retransmitted requests, retransmits its responses over unreliable
+// transports and the ACK to a non-2xx final ends it.
+type ServerTx struct {
+	l        *Layer
+	key      key
+	req      *sip.Request
+	flow     transport.Flow
+	target   transport.Target
+	invite   bool
+	reliable bool
+
+	mu       sync.Mutex
+	state    serverState
+	last     []byte // the latest response, for retransmission
+	lastCode int
+	final    bool
+	toTag    string
+	ack      ackKey
+	trying   Timer
+	timerG   Timer
+	timerH   Timer
+	timerIJL Timer
+	interval time.Duration
+	canceled bool
+	cancelFn func()
+	doneFn   func()
+	done     chan struct{}
+	cancelCh chan struct{}
+}
+
+func newServerTx(l *Layer, req *sip.Request, k key, f transport.Flow) *ServerTx {
+	tx := &ServerTx{
+		l:        l,
+		key:      k,
+		req:      req,
+		flow:     f,
+		target:   transport.ResponseTarget(req, f),
+		invite:   req.Method == sip.INVITE,
+		reliable: f.Transport != transport.UDP,
+	}
+	if tx.invite {
+		tx.state = srvProceeding
+	}
+	return tx
+}
+
+// start arms the automatic 100 Trying of an INVITE (RFC 3261 §17.2.1).
+func (tx *ServerTx) start() {
+	if !tx.invite || tx.l.cfg.TryingDelay < 0 {
+		return
+	}
+	tx.mu.Lock()
+	tx.trying = tx.l.cfg.Clock.AfterFunc(tx.l.cfg.TryingDelay, tx.sendTrying)
+	tx.mu.Unlock()
+}
+
+func (tx *ServerTx) sendTrying() {
+	tx.mu.Lock()
+	send := tx.state == srvProceeding && tx.last == nil
+	tx.mu.Unlock()
+	if send {
+		_ = tx.Respond(sip.NewResponse(tx.req, sip.StatusTrying, ""))
+	}
+}
+
+// Request returns the request that created the transaction.
+func (tx *ServerTx) Request() *sip.Request { return tx.req }
+
+// Flow returns the flow the request arrived on.
+func (tx *ServerTx) Flow() transport.Flow { return tx.flow }
+
+// Respond sends res (built with sip.NewResponse from Request()). Provisional
+// responses may be sent until a final one; after it Respond returns
+// sip.ErrFinalSent. A 2xx to an INVITE is sent once: retransmitting it is
+// the UAS core's business (RespondUAS), and a proxy relays the downstream's
+// retransmissions instead (RFC 3261 §16.7).
+func (tx *ServerTx) Respond(res *sip.Response) error { return tx.respond(res, false) }
+
+// RespondUAS is Respond for a UAS core: a 2xx to an INVITE is retransmitted
+// on unreliable transports until its ACK arrives or 64*T1 passes (RFC 3261
+// §13.3.1.4).
+func (tx *ServerTx) RespondUAS(res *sip.Response) error { return tx.respond(res, true) }
+
+func (tx *ServerTx) respond(res *sip.Response, uas bool) error {
+	tx.mu.Lock()
+	after, err := tx.respondLocked(res, uas)
+	tx.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return err
+}
+
+func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(), error) {
+	code := res.StatusCode
+	switch tx.state {
+	case srvTrying, srvProceeding:
+	default:
+		return nil, sip.ErrFinalSent
+	}
+	t, data, err := tx.l.tp.Encode(res, tx.target)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.l.tp.Send(data, t, tx.sendFailed); err != nil {
+		if code >= 200 {
+			return tx.terminateLocked(), err
+		}
+		return nil, err
+	}
+	stopTimer(&tx.trying)
+	tx.last, tx.lastCode = data, code
+	tx.final = code >= 200
+	if to := res.To(); to != nil {
+		tx.toTag, _ = to.Params.Get("tag")
+	}
+	cfg := &tx.l.cfg
+	switch {
+	case code < 200:
+		tx.state = srvProceeding
+	case tx.invite && code < 300:
+		// RFC 6026 §8.7: Accepted, for Timer L, absorbing retransmitted
+		// INVITEs and passing 2xx ACKs up.
+		tx.state = srvAccepted
+		tx.last = nil
+		tx.timerIJL = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate)
+		if uas && !tx.reliable {
+			if ak, ok := ackKeyOf(res); ok {
+				tx.ack = ak
+				s := tx.l.ackShard(ak)
+				s.mu.Lock()
+				s.acks[ak] = tx
+				s.mu.Unlock()
+				tx.last = data
+				tx.interval = cfg.T1
+				tx.timerG = cfg.Clock.AfterFunc(cfg.T1, tx.retransmit2xx)
+			}
+		}
+	case tx.invite:
+		tx.state = srvCompleted
+		if !tx.reliable {
+			tx.interval = cfg.T1
+			tx.timerG = cfg.Clock.AfterFunc(cfg.T1, tx.timerGFired)
+		}
+		tx.timerH = cfg.Clock.AfterFunc(64*cfg.T1, tx.timerHFired)
+	default:
+		tx.state = srvCompleted
+		if tx.reliable {
+			return tx.terminateLocked(), nil // Timer J is 0 for reliable transports
+		}
+		tx.timerIJL = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate)
+	}
+	return nil, nil
+}
+
+func (tx *ServerTx) sendFailed(err error) {
+	tx.l.log.Debug("transaction: response not delivered", "flow", tx.flow, "err", err)
+	tx.terminate()
+}
+
+func (tx *ServerTx) resendLocked() {
+	if tx.last != nil {
+		_ = tx.l.tp.Send(tx.last, tx.target, nil)
+	}
+}
+
+// receiveRetransmission answers a retransmitted request with the latest
+// response (RFC 3261 §17.2.1, §17.2.2).
+func (tx *ServerTx) receiveRetransmission(*sip.Request) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	switch tx.state {
+	case srvProceeding, srvCompleted:
+		tx.resendLocked()
+	}
+}
+
+// receiveACK handles an ACK matching this INVITE transaction. It reports
+// whether the ACK was absorbed; an ACK in Accepted goes to the TU.
+func (tx *ServerTx) receiveACK(*sip.Request) bool {
+	tx.mu.Lock()
+	var after func()
+	absorbed := false
+	switch tx.state {
+	case srvCompleted:
+		tx.state = srvConfirmed
+		stopTimer(&tx.timerG)
+		stopTimer(&tx.timerH)
+		if tx.reliable {
+			after = tx.terminateLocked() // Timer I is 0 for reliable transports
+		} else {
+			tx.timerIJL = tx.l.cfg.Clock.AfterFunc(tx.l.cfg.T4, tx.terminate)
+		}
+		absorbed = true
+	case srvConfirmed:
+		absorbed = true
+	}
+	tx.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return absorbed
+}
+
+// answeredWith reports whether the transaction's responses carry To tag tag.
+func (tx *ServerTx) answeredWith(tag string) bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tag != "" && tag == tx.toTag
+}
+
+func (tx *ServerTx) timerGFired() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state != srvCompleted {
+		return
+	}
+	tx.resendLocked()
+	tx.interval = min(2*tx.interval, tx.l.cfg.T2)
+	tx.timerG = tx.l.cfg.Clock.AfterFunc(tx.interval, tx.timerGFired)
+}
+
+func (tx *ServerTx) retransmit2xx() {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.state != srvAccepted || tx.last == nil {
+		return
+	}
+	tx.resendLocked()
+	tx.interval = min(2*tx.interval, tx.l.cfg.T2)
+	tx.timerG = tx.l.cfg.Clock.AfterFunc(tx.interval, tx.retransmit2xx)
+}
+
+// ackReceived stops the 2xx retransmissions.
+func (tx *ServerTx) ackReceived() {
+	tx.mu.Lock()
+	stopTimer(&tx.timerG)
+	tx.last = nil
+	tx.mu.Unlock()
+}
+
+func (tx *ServerTx) timerHFired() {
+	tx.mu.Lock()
+	fire := tx.state == srvCompleted
+	tx.mu.Unlock()
+	if !fire {
+		return
+	}
+	if fn := tx.l.cfg.OnTimerH; fn != nil {
+		fn(tx.req, tx.flow)
+	}
+	tx.terminate()
+}
+
+// cancel records a matching CANCEL (RFC 3261 §9.2).
+func (tx *ServerTx) cancel() {
+	tx.mu.Lock()
+	if tx.canceled || tx.state != srvProceeding {
+		tx.mu.Unlock()
+		return
+	}
+	tx.canceled = true
+	fn := tx.cancelFn
+	if tx.cancelCh != nil {
+		close(tx.cancelCh)
+	}
+	tx.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
+}
+
+// Canceled returns a channel closed when a CANCEL for this INVITE arrives
+// before its final response.
+func (tx *ServerTx) Canceled() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.cancelCh == nil {
+		tx.cancelCh = make(chan struct{})
+		if tx.canceled {
+			close(tx.cancelCh)
+		}
+	}
+	return tx.cancelCh
+}
+
+// IsCanceled reports whether a CANCEL arrived for this INVITE.
+func (tx *ServerTx) IsCanceled() bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.canceled
+}
+
+// Done returns a channel closed when the transaction terminates.
+func (tx *ServerTx) Done() <-chan struct{} {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if tx.done == nil {
+		tx.done = make(chan struct{})
+		if tx.state == srvTerminated {
+			close(tx.done)
+		}
+	}
+	return tx.done
+}
+
+func (tx *ServerTx) terminate() {
+	tx.mu.Lock()
+	after := tx.terminateLocked()
+	tx.mu.Unlock()
+	if after != nil {
+		after()
+	}
+}
+
+// terminateLocked ends the transaction and returns what must run once the
+// lock is released (the Server's hook).
+func (tx *ServerTx) terminateLocked() func() {
+	if tx.state == srvTerminated {
+		return nil
+	}
+	tx.state = srvTerminated
+	stopTimer(&tx.trying)
+	stopTimer(&tx.timerG)
+	stopTimer(&tx.timerH)
+	stopTimer(&tx.timerIJL)
+	if tx.done != nil {
+		close(tx.done)
+	}
+	tx.last = nil
+	tx.l.removeServer(tx) // lock order: transaction, then shard
+	return tx.doneFn
+}
+
+// setHooks installs the Server's context cancellation: onCancel runs when a
+// CANCEL arrives, onDone when the transaction terminates (at once if that
+// already happened).
+func (tx *ServerTx) setHooks(onCancel, onDone func()) {
+	tx.mu.Lock()
+	tx.cancelFn, tx.doneFn = onCancel, onDone
+	canceled, done := tx.canceled, tx.state == srvTerminated
+	tx.mu.Unlock()
+	if canceled && onCancel != nil {
+		onCancel()
+	}
+	if done && onDone != nil {
+		onDone()
+	}
+}
+
+// FinalSent reports whether a final response has been sent.
+func (tx *ServerTx) FinalSent() bool {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.final
+}
