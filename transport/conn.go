@@ -220,6 +220,7 @@ func (l *Layer) dial(c *conn, t Target) {
 	l.mu.Lock()
 	l.byAddr[connKey{t.Transport, t.Addr}] = c
 	l.mu.Unlock()
+	l.stats.dialed.Add(1)
 	l.wg.Add(2)
 	go c.writeLoop()
 	go func() {
@@ -322,6 +323,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 			c.lastOut.Store(time.Now().UnixNano())
+			c.l.stats.sent.Add(uint64(len(batch)))
 			clear(batch)
 		}
 	}

@@ -37,6 +37,7 @@ type Layer struct {
 	recv    atomic.Pointer[receiverBox]
 	nextID  atomic.Uint64
 	bufPool sync.Pool
+	stats   stats
 
 	mu         sync.Mutex
 	started    bool
@@ -168,6 +169,34 @@ func (l *Layer) Listeners() []*Listener {
 	return append([]*Listener(nil), l.listeners...)
 }
 
+// Stats are cumulative counters of a Layer, for metrics.
+type Stats struct {
+	// Received and Sent count SIP messages.
+	Received, Sent uint64
+	// Malformed counts messages that did not parse.
+	Malformed uint64
+	// GuardDropped counts datagrams and connections a Guard refused.
+	GuardDropped uint64
+	// QueueFull counts sends refused because a connection's queue was full.
+	QueueFull uint64
+	// Accepted and Dialed count stream connections.
+	Accepted, Dialed uint64
+}
+
+type stats struct {
+	received, sent, malformed, guardDropped, queueFull, accepted, dialed atomic.Uint64
+}
+
+// Stats returns the layer's counters.
+func (l *Layer) Stats() Stats {
+	s := &l.stats
+	return Stats{
+		Received: s.received.Load(), Sent: s.sent.Load(), Malformed: s.malformed.Load(),
+		GuardDropped: s.guardDropped.Load(), QueueFull: s.queueFull.Load(),
+		Accepted: s.accepted.Load(), Dialed: s.dialed.Load(),
+	}
+}
+
 // deliver taps, parses and hands one inbound message to the receiver.
 // send answers a malformed request on the same flow.
 func (l *Layer) deliver(data []byte, f Flow) {
@@ -176,6 +205,7 @@ func (l *Layer) deliver(data []byte, f Flow) {
 	}
 	msg, err := l.parser.Parse(data)
 	if err != nil {
+		l.stats.malformed.Add(1)
 		l.report(f, ViolationMalformed)
 		var pe *sip.ParseError
 		if l.cfg.DropMalformed || !errors.As(err, &pe) || pe.Message == nil {
@@ -193,6 +223,7 @@ func (l *Layer) deliver(data []byte, f Flow) {
 	if req, ok := msg.(*sip.Request); ok {
 		fixVia(req, f.Remote)
 	}
+	l.stats.received.Add(1)
 	if box := l.recv.Load(); box != nil {
 		box.r.ReceiveMessage(msg, f)
 	}
@@ -206,7 +237,11 @@ func (l *Layer) report(f Flow, v Violation) {
 
 func (l *Layer) allow(transport string, remote netip.AddrPort) bool {
 	g := l.cfg.Guard
-	return g == nil || g.Allow(transport, remote)
+	if g == nil || g.Allow(transport, remote) {
+		return true
+	}
+	l.stats.guardDropped.Add(1)
+	return false
 }
 
 // fixVia records where a request really came from in its top Via: received
@@ -334,6 +369,7 @@ func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {
 		if _, err := ln.pc.WriteToUDPAddrPort(data, t.Addr); err != nil {
 			return fmt.Errorf("transport: send to %s: %w", t.Addr, err)
 		}
+		l.stats.sent.Add(1)
 		return nil
 	case TCP, TLS, WS, WSS, SCTP:
 		c, dial, err := l.connFor(t)
@@ -341,6 +377,9 @@ func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {
 			return err
 		}
 		err = c.enqueue(outItem{data: data, onErr: onErr})
+		if errors.Is(err, ErrQueueFull) {
+			l.stats.queueFull.Add(1)
+		}
 		if dial {
 			// Started after the first message is queued, so that a dial
 			// failing at once still reports it through onErr. connFor
@@ -409,6 +448,7 @@ func (l *Layer) register(c *conn) bool {
 	}
 	l.conns[c.id] = c
 	l.byAddr[connKey{c.transport, c.flow.Remote}] = c
+	l.stats.accepted.Add(1)
 	return true
 }
 
