@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/emiago/sipgo v1.7.2
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/stretchr/testify v1.12.1
 )
 
