@@ -277,6 +277,32 @@ func parseChain(body []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
+// ParsePEMCertificates returns the certificates of the CERTIFICATE blocks in
+// data, such as a file of approved STI-CA roots to give NewVerifier. Other
+// PEM blocks are skipped; data without any certificate is an error.
+func ParsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("stir: %w", err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("stir: no PEM certificate found")
+	}
+	return certs, nil
+}
+
 // cacheLifetime returns how long a response may be cached: zero for
 // Cache-Control no-store or no-cache, max-age when given (at most maxTTL), def
 // otherwise.

@@ -80,6 +80,7 @@ type VerifyError struct {
 	Err error
 }
 
+// Error describes the cause and the response code.
 func (e *VerifyError) Error() string {
 	msg := "stir: verification failed"
 	if e.Err != nil {

@@ -70,7 +70,9 @@ type Header struct {
 // number in canonical form (RFC 8224 §8.3) or a URI (RFC 8225 §5.2.1).
 // Exactly one of the fields is normally set.
 type Party struct {
-	TN  string
+	// TN is a telephone number in canonical form: digits, no '+'.
+	TN string
+	// URI is a URI such as sip:alice@example.com.
 	URI string
 }
 
@@ -80,7 +82,9 @@ func (p Party) IsZero() bool { return p.TN == "" && p.URI == "" }
 // Dest is the "dest" claim: the called telephone numbers and URIs
 // (RFC 8225 §5.2.1).
 type Dest struct {
-	TN  []string
+	// TN are telephone numbers in canonical form.
+	TN []string
+	// URI are URIs.
 	URI []string
 }
 
@@ -110,7 +114,9 @@ type Claims struct {
 // the JWS signature. A PASSporT returned by Sign, ParsePASSporT or a Verifier
 // is not modified afterwards and may be shared between goroutines.
 type PASSporT struct {
+	// Header is the decoded JOSE header.
 	Header Header
+	// Claims are the decoded claims.
 	Claims Claims
 
 	// input is "BASE64URL(header).BASE64URL(claims)", the JWS signing input

@@ -31,7 +31,9 @@ type TNAuthList struct {
 // TNRange is a block of Count consecutive numbers starting at Start, all of
 // the same length.
 type TNRange struct {
+	// Start is the first number of the block.
 	Start string
+	// Count is the number of numbers in the block.
 	Count int
 }
 

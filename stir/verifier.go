@@ -51,7 +51,8 @@ type VerifierConfig struct {
 	MaxCertSize int64
 
 	// CacheSize is the number of x5u chains kept; the least recently used is
-	// evicted first. Default DefaultCacheSize (1000).
+	// evicted first. It also bounds the distinct fetches shared between
+	// concurrent verifications. Default DefaultCacheSize (1000).
 	CacheSize int
 
 	// CacheTTL is how long a chain is kept when its response has no
