@@ -40,8 +40,9 @@ type certEntry struct {
 	expires time.Time
 	elem    *list.Element
 
-	// The last successful validation and the period in which it holds (the
-	// intersection of the chain's validity periods). Guarded by certCache.mu.
+	// The last successful validation and the period in which it holds, bounds
+	// included (the intersection of the chain's validity periods). Guarded
+	// by certCache.mu.
 	cred       *credential
 	validFrom  time.Time
 	validUntil time.Time
@@ -192,6 +193,11 @@ func (v *Verifier) checkURL(raw string) error {
 	if u.Host == "" || u.User != nil {
 		return fmt.Errorf("%w: x5u %q has no host or has user info", ErrFetch, clip(raw))
 	}
+	if v.cfg.CheckURL != nil {
+		if err := v.cfg.CheckURL(u); err != nil {
+			return fmt.Errorf("%w: x5u %q refused: %w", ErrFetch, clip(raw), err)
+		}
+	}
 	return nil
 }
 
@@ -341,7 +347,7 @@ func (v *Verifier) credential(ctx context.Context, x5u string) (*credential, err
 	c := v.cache
 	c.mu.Lock()
 	cred := e.cred
-	valid := cred != nil && !now.Before(e.validFrom) && now.Before(e.validUntil)
+	valid := cred != nil && !now.Before(e.validFrom) && !now.After(e.validUntil)
 	c.mu.Unlock()
 	if valid {
 		return cred, nil
@@ -400,6 +406,5 @@ func (v *Verifier) validate(e *certEntry, now time.Time) (*credential, time.Time
 	if tnAuth == nil && v.cfg.RequireTNAuthList {
 		return nil, zero, zero, fmt.Errorf("%w: %s: certificate has no TNAuthList", ErrCertificate, e.url)
 	}
-	// x509 validity is inclusive of NotAfter; validUntil is exclusive.
-	return &credential{pub: pub, chain: chain, tnAuth: tnAuth}, from, until.Add(time.Second), nil
+	return &credential{pub: pub, chain: chain, tnAuth: tnAuth}, from, until, nil
 }

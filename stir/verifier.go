@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -41,6 +42,13 @@ type VerifierConfig struct {
 
 	// AllowHTTP accepts http:// x5u URLs. Default false: HTTPS only.
 	AllowHTTP bool
+
+	// CheckURL, when set, vets each x5u URL, and each redirect target, before
+	// it is fetched: the URL comes from the caller, so a deployment may
+	// restrict it to known STI certificate repositories or refuse internal
+	// addresses. A non-nil error refuses the URL (ErrFetch, 436). Default nil:
+	// any https URL.
+	CheckURL func(u *url.URL) error
 
 	// FetchTimeout bounds one x5u fetch, connection and body included.
 	// Default DefaultFetchTimeout (2 s).
@@ -177,6 +185,11 @@ func NewVerifier(anchors []*x509.Certificate, cfg VerifierConfig) (*Verifier, er
 		}
 		if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && cfg.AllowHTTP) {
 			return fmt.Errorf("stir: redirect to %s URL refused", req.URL.Scheme)
+		}
+		if cfg.CheckURL != nil {
+			if err := cfg.CheckURL(req.URL); err != nil {
+				return fmt.Errorf("stir: redirect refused: %w", err)
+			}
 		}
 		if userRedirect != nil {
 			return userRedirect(req, via)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -481,4 +482,55 @@ func TestNewVerifierValidates(t *testing.T) {
 	e := newEnv(t)
 	_, err = stir.NewVerifier([]*x509.Certificate{e.pki.root}, stir.VerifierConfig{Freshness: -1})
 	assert.Error(t, err)
+}
+
+func TestCheckURLHook(t *testing.T) {
+	e := newEnv(t)
+	refused := errors.New("not an approved repository")
+	var seen []string
+	v := e.verifier(t, func(c *stir.VerifierConfig) {
+		c.CheckURL = func(u *url.URL) error {
+			seen = append(seen, u.Path)
+			if u.Path != "/sp.pem" {
+				return refused
+			}
+			return nil
+		}
+	})
+	_, err := v.VerifyRequest(t.Context(), e.signed(t))
+	require.NoError(t, err)
+
+	s, err := stir.NewSigner(e.pki.leafKey, e.repo.put("/elsewhere.pem", e.pki.chainPEM, ""), stir.SignerConfig{Clock: fixedClock(&e.now)})
+	require.NoError(t, err)
+	req := call(t)
+	require.NoError(t, s.SignRequest(t.Context(), req))
+	_, err = v.VerifyRequest(t.Context(), req)
+	assert.ErrorIs(t, err, stir.ErrFetch)
+	assert.ErrorIs(t, err, refused)
+	assert.Zero(t, e.repo.count("/elsewhere.pem"), "a refused URL is not fetched")
+	assert.Equal(t, []string{"/sp.pem", "/elsewhere.pem"}, seen)
+}
+
+// TestCachedChainRevalidated: a chain stays cached for its HTTP lifetime, but
+// the certificates' own validity is checked at every verification.
+func TestCachedChainRevalidated(t *testing.T) {
+	e := newEnv(t)
+	short := newPKI(t, e.now, pkiOptions{leafNotAfter: e.now.Add(time.Minute)})
+	x5u := e.repo.put("/short-lived.pem", short.chainPEM, "max-age=86400")
+	s, err := stir.NewSigner(short.leafKey, x5u, stir.SignerConfig{Clock: fixedClock(&e.now)})
+	require.NoError(t, err)
+	v, err := stir.NewVerifier([]*x509.Certificate{short.root}, stir.VerifierConfig{HTTPClient: e.repo.srv.Client(), Clock: fixedClock(&e.now)})
+	require.NoError(t, err)
+	verify := func() error {
+		req := call(t)
+		require.NoError(t, s.SignRequest(t.Context(), req))
+		_, err := v.VerifyRequest(t.Context(), req)
+		return err
+	}
+	require.NoError(t, verify())
+	e.now = e.now.Add(time.Minute)
+	require.NoError(t, verify(), "valid up to and including NotAfter")
+	e.now = e.now.Add(time.Second)
+	assert.ErrorIs(t, verify(), stir.ErrCertificate)
+	assert.Equal(t, 1, e.repo.count("/short-lived.pem"))
 }
