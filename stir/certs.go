@@ -56,29 +56,22 @@ type fetchCall struct {
 	err   error
 }
 
-// certCache holds fetched certificate chains by URL, at most max of them,
+// certCache holds fetched certificate chains by URL, at most limit of them,
 // each until its expiry; the least recently used entry is evicted first.
 type certCache struct {
 	mu       sync.Mutex
-	max      int
+	limit    int
 	entries  map[string]*certEntry
 	lru      list.List // of *certEntry, most recently used first
 	inflight map[string]*fetchCall
 }
 
-func newCertCache(max int) *certCache {
+func newCertCache(limit int) *certCache {
 	return &certCache{
-		max:      max,
+		limit:    limit,
 		entries:  make(map[string]*certEntry),
 		inflight: make(map[string]*fetchCall),
 	}
-}
-
-// Len returns the number of cached chains.
-func (c *certCache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
 }
 
 func (c *certCache) removeLocked(e *certEntry) {
@@ -105,7 +98,7 @@ func (c *certCache) storeLocked(e *certEntry) {
 	}
 	e.elem = c.lru.PushFront(e)
 	c.entries[e.url] = e
-	for len(c.entries) > c.max {
+	for len(c.entries) > c.limit {
 		c.removeLocked(c.lru.Back().Value.(*certEntry))
 	}
 }
@@ -126,7 +119,7 @@ func (v *Verifier) chain(ctx context.Context, x5u string) (*certEntry, error) {
 	}
 	call := c.inflight[x5u]
 	if call == nil {
-		if len(c.inflight) >= c.max {
+		if len(c.inflight) >= c.limit {
 			// Too many distinct fetches under way to track: fetch alone.
 			c.mu.Unlock()
 			fctx, cancel := context.WithTimeout(ctx, v.cfg.FetchTimeout)

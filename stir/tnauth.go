@@ -146,7 +146,7 @@ func taggedRange(e asn1.RawValue) (TNRange, error) {
 	if !validTN(r.Start) || r.Count < 1 {
 		return TNRange{}, fmt.Errorf("invalid range %q+%d", r.Start, r.Count)
 	}
-	return TNRange{Start: r.Start, Count: r.Count}, nil
+	return TNRange(r), nil
 }
 
 // validTN checks RFC 8226's TelephoneNumber: 1 to 15 of "0123456789#*".
