@@ -372,27 +372,61 @@ func decodeSegment(s string) ([]byte, error) {
 
 func decodeHeader(data []byte, h *Header) error {
 	var w struct {
-		Alg *string `json:"alg"`
-		PPT *string `json:"ppt"`
-		Typ *string `json:"typ"`
-		X5U *string `json:"x5u"`
+		Alg string `json:"alg"`
+		PPT string `json:"ppt"`
+		Typ string `json:"typ"`
+		X5U string `json:"x5u"`
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	set := func(dst *string, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	set(&h.Alg, w.Alg)
-	set(&h.PPT, w.PPT)
-	set(&h.Typ, w.Typ)
-	set(&h.X5U, w.X5U)
+	*h = Header{Alg: w.Alg, PPT: w.PPT, Typ: w.Typ, X5U: w.X5U}
 	return nil
 }
 
+// rfcClaims is the claims object exactly as RFC 8225, RFC 8588 and RFC 8946
+// shape it. Decoding into it is the fast path; anything else falls back to the
+// lenient decoder.
+type rfcClaims struct {
+	Attest string `json:"attest"`
+	Dest   struct {
+		TN  []string `json:"tn"`
+		URI []string `json:"uri"`
+	} `json:"dest"`
+	Div struct {
+		TN  string `json:"tn"`
+		URI string `json:"uri"`
+	} `json:"div"`
+	IAT  int64  `json:"iat"`
+	Opt  string `json:"opt"`
+	Orig struct {
+		TN  string `json:"tn"`
+		URI string `json:"uri"`
+	} `json:"orig"`
+	OrigID string `json:"origid"`
+}
+
 func decodeClaims(data []byte, c *Claims) error {
+	var r rfcClaims
+	if json.Unmarshal(data, &r) == nil {
+		*c = Claims{
+			Attest: Attestation(r.Attest),
+			Dest:   Dest{TN: r.Dest.TN, URI: r.Dest.URI},
+			Div:    Party{TN: r.Div.TN, URI: r.Div.URI},
+			IAT:    r.IAT,
+			Opt:    r.Opt,
+			Orig:   Party{TN: r.Orig.TN, URI: r.Orig.URI},
+			OrigID: r.OrigID,
+		}
+		return nil
+	}
+	return decodeClaimsLenient(data, c)
+}
+
+// decodeClaimsLenient decodes claims member by member, accepting the
+// non-RFC shapes described at ParsePASSporT.
+func decodeClaimsLenient(data []byte, c *Claims) error {
+	*c = Claims{}
 	var w struct {
 		Attest json.RawMessage `json:"attest"`
 		Dest   json.RawMessage `json:"dest"`
