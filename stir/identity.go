@@ -77,7 +77,7 @@ func ParseIdentity(s string) (Identity, error) {
 			rest = strings.TrimLeft(rest[1:], " \t")
 			var err error
 			if value, rest, err = paramValue(rest); err != nil {
-				return Identity{}, fmt.Errorf("%w: Identity parameter %s: %v", ErrMalformed, name, err)
+				return Identity{}, fmt.Errorf("%w: Identity parameter %s: %w", ErrMalformed, name, err)
 			}
 		}
 		switch strings.ToLower(name) {

@@ -259,7 +259,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, req *sip.Request) (*Result
 	values, lerr := sip.ListValues(req, "Identity")
 	if len(values) == 0 {
 		if lerr != nil {
-			return v.fail(nil, fmt.Errorf("%w: %v", ErrMalformed, lerr))
+			return v.fail(nil, fmt.Errorf("%w: %w", ErrMalformed, lerr))
 		}
 		return v.fail(nil, ErrNoIdentity)
 	}
@@ -526,7 +526,7 @@ func (v *Verifier) verifyCompact(ctx context.Context, id Identity, req *sip.Requ
 	}
 	sig, err := decodeSegment(id.Token[2:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: signature: %w", ErrMalformed, err)
 	}
 	dates := sip.HeaderValues(req, "Date")
 	if len(dates) == 0 {
@@ -534,7 +534,7 @@ func (v *Verifier) verifyCompact(ctx context.Context, id Identity, req *sip.Requ
 	}
 	date, err := http.ParseTime(strings.TrimSpace(dates[0]))
 	if err != nil {
-		return nil, fmt.Errorf("%w: Date: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: Date: %w", ErrMalformed, err)
 	}
 	iat := date.Unix()
 	if err := v.checkFresh(iat, now); err != nil {
