@@ -6,6 +6,7 @@ require (
 	github.com/emiago/sipgo v1.7.2
 	github.com/fiorix/go-diameter/v4 v4.3.0
 	github.com/gobwas/ws v1.3.2
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/stretchr/testify v1.12.1
 	github.com/wmnsk/milenage v1.2.1
 )
