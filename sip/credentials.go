@@ -37,7 +37,7 @@ func ParseCredentials(s string) (Credentials, error) {
 		}
 		name := trimLWS(p[:eq])
 		val := trimLWS(p[eq+1:])
-		if !isToken([]byte(name)) || val == "" {
+		if !isToken(name) || val == "" {
 			return errBadParam
 		}
 		if val[0] == '"' {

@@ -491,7 +491,7 @@ func ParseRAck(s string) (RAck, error) {
 	}
 	rseq, err1 := parseDelta(f[0])
 	cseq, err2 := parseDelta(f[1])
-	if err := errors.Join(err1, err2); err != nil || !isToken([]byte(f[2])) {
+	if err := errors.Join(err1, err2); err != nil || !isToken(f[2]) {
 		if err == nil {
 			err = errors.New("bad method")
 		}

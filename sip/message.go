@@ -83,21 +83,29 @@ func NewHeader(name, value string) Header {
 // ParseURI parses a SIP, SIPS or other absolute URI.
 func ParseURI(s string) (Uri, error) {
 	var u Uri
-	if scheme, _, ok := strings.Cut(s, ":"); s != "*" && (!ok || !validScheme([]byte(scheme))) {
-		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid scheme")}
+	if err := parseURIInto(s, &u); err != nil {
+		return Uri{}, err
+	}
+	return u, nil
+}
+
+func checkURI(s string) error {
+	if scheme, _, ok := strings.Cut(s, ":"); s != "*" && (!ok || !validScheme(scheme)) {
+		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid scheme")}
 	}
 	// Neither SIP-URI nor absoluteURI allows these unescaped (RFC 3261
 	// §25.1); sipgo's parameter parser would misread a quote.
 	if strings.ContainsAny(s, "\" \t\r\n<>") {
-		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid character")}
+		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid character")}
 	}
-	if err := sipgo.ParseUri(s, &u); err != nil {
-		return Uri{}, &ParseError{What: "uri", Input: s, Err: err}
-	}
+	return nil
+}
+
+func checkHost(s string, u *Uri) error {
 	if (u.Scheme == "sip" || u.Scheme == "sips") && !validHost(u.Host) {
-		return Uri{}, &ParseError{What: "uri", Input: s, Err: errors.New("invalid host")}
+		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid host")}
 	}
-	return u, nil
+	return nil
 }
 
 // validHost reports whether h is a hostname, an IPv4 address or a bracketed

@@ -3,6 +3,8 @@ package sip
 import (
 	"errors"
 	"strings"
+
+	sipgo "github.com/emiago/sipgo/sip"
 )
 
 // NameAddr is one value of a From, To, Contact, Route, Record-Route, Path,
@@ -56,12 +58,18 @@ func ParseNameAddrList(s string) ([]NameAddr, error) {
 }
 
 func parseNameAddr(s string, na *NameAddr) error {
+	return parseNameAddrInto(s, &na.DisplayName, &na.URI, &na.Params)
+}
+
+// parseNameAddrInto parses into the fields of a caller's header, so that the
+// URI is not allocated on its own.
+func parseNameAddrInto(s string, display *string, u *Uri, params *HeaderParams) error {
 	s = trimLWS(s)
 	if s == "" {
 		return errEmptyValue
 	}
 	if s == "*" {
-		na.URI = Uri{Host: "*", Wildcard: true}
+		*u = Uri{Host: "*", Wildcard: true}
 		return nil
 	}
 	rest := s
@@ -70,7 +78,7 @@ func parseNameAddr(s string, na *NameAddr) error {
 		if err != nil {
 			return err
 		}
-		na.DisplayName = rest[1:end]
+		*display = rest[1:end]
 		rest = trimLWS(rest[end+1:])
 		if rest == "" || rest[0] != '<' {
 			return errNoLAQuot
@@ -78,14 +86,14 @@ func parseNameAddr(s string, na *NameAddr) error {
 	}
 	var uri string
 	if i := strings.IndexByte(rest, '<'); i >= 0 && !hasUnquotedBefore(rest, i, ';') {
-		if na.DisplayName == "" {
+		if *display == "" {
 			dn := trimLWS(rest[:i])
 			for j := 0; j < len(dn); j++ {
 				if c := dn[j]; !tokenChar(c) && c != ' ' && c != '\t' {
 					return errBadDisplay
 				}
 			}
-			na.DisplayName = dn
+			*display = dn
 		}
 		j := strings.IndexByte(rest[i:], '>')
 		if j < 0 {
@@ -112,10 +120,13 @@ func parseNameAddr(s string, na *NameAddr) error {
 	if strings.ContainsAny(uri, " \t") {
 		return errBadAddrSpec
 	}
-	if err := parseURIInto(uri, &na.URI); err != nil {
+	if err := parseURIInto(uri, u); err != nil {
 		return err
 	}
-	return parseParams(rest, &na.Params)
+	if n := strings.Count(rest, ";"); n > 0 && *params == nil {
+		*params = make(HeaderParams, 0, n)
+	}
+	return parseParams(rest, params)
 }
 
 func hasUnquotedBefore(s string, end int, c byte) bool {
@@ -328,10 +339,11 @@ func Unquote(s string) string {
 }
 
 func parseURIInto(s string, u *Uri) error {
-	parsed, err := ParseURI(s)
-	if err != nil {
+	if err := checkURI(s); err != nil {
 		return err
 	}
-	*u = parsed
-	return nil
+	if err := sipgo.ParseUri(s, u); err != nil {
+		return &ParseError{What: "uri", Input: s, Err: err}
+	}
+	return checkHost(s, u)
 }

@@ -3,6 +3,8 @@ package sip
 import (
 	"bytes"
 	"errors"
+	"strconv"
+	"strings"
 
 	sipgo "github.com/emiago/sipgo/sip"
 )
@@ -14,19 +16,20 @@ const DefaultMaxMessageSize = 65535
 // ErrMessageTooLarge is returned for a message larger than the parser's limit.
 var ErrMessageTooLarge = errors.New("sip: message too large")
 
-// Parser turns wire bytes into messages. It is sipgo's parser configured so that
-// header fields siphon relays are kept verbatim: Route, Record-Route, Contact,
-// Path and the other name-addr lists stay raw text (sipgo's typed Route loses
-// header parameters, and its Contact writer re-quotes values), read and edited
-// through this package's helpers. Via, From, To, Call-ID, CSeq, Max-Forwards,
-// Content-Length and Content-Type are typed. Compact and lower-case names of
-// known headers are stored under their canonical name.
+// Parser turns wire bytes into sipgo messages. The whole header section is
+// converted to one string and every header value is a substring of it, so a
+// message costs a few allocations rather than several per header.
+//
+// Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length and Content-Type
+// are typed; every other header, Route, Record-Route, Contact, Path and the
+// IMS headers included, is kept as raw text (sipgo's typed Route drops header
+// parameters and its Contact writer re-quotes values) and read through this
+// package's helpers. Compact and lower-case names of known headers are stored
+// under their canonical spelling; unknown names as written.
 //
 // A Parser is safe for concurrent use.
 type Parser struct {
-	full    *sipgo.Parser
-	lenient *sipgo.Parser
-	max     int
+	max int
 }
 
 // NewParser returns a Parser that refuses messages larger than maxSize bytes
@@ -35,112 +38,53 @@ func NewParser(maxSize int) *Parser {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxMessageSize
 	}
-	def := sipgo.DefaultHeadersParser()
-	full := make(map[string]sipgo.HeaderParser, 2*len(canonicalNames)+16)
-	lenient := make(map[string]sipgo.HeaderParser, 2*len(canonicalNames)+16)
-	for lower, name := range canonicalNames {
-		full[lower] = genericParser(name)
-		lenient[lower] = genericParser(name)
-	}
-	for _, n := range []string{"via", "v", "call-id", "i", "cseq", "max-forwards",
-		"content-length", "l", "content-type", "c"} {
-		full[n] = def[n]
-	}
-	// From and To are parsed by NameAddr's grammar, which handles LWS around
-	// parameters (RFC 4475 wsinv) and rejects what sipgo lets through
-	// (unquoted display names with separators, LWS inside <>).
-	full["from"], full["f"] = parseFrom, parseFrom
-	full["to"], full["t"] = parseTo, parseTo
-	// The lenient parser reads only what a 400 needs and keeps the rest raw.
-	lenient["call-id"], lenient["i"] = def["call-id"], def["i"]
-	lenient["via"], lenient["v"] = lenientVia(def["via"]), lenientVia(def["via"])
-	for _, n := range [][2]string{{"from", "From"}, {"f", "From"}, {"to", "To"}, {"t", "To"}, {"cseq", "CSeq"}} {
-		lenient[n[0]] = genericParser(n[1])
-	}
-	p := &Parser{
-		full:    sipgo.NewParser(sipgo.WithHeadersParsers(full)),
-		lenient: sipgo.NewParser(sipgo.WithHeadersParsers(lenient)),
-		max:     maxSize,
-	}
-	p.full.MaxMessageLength = maxSize
-	p.lenient.MaxMessageLength = maxSize
-	return p
+	return &Parser{max: maxSize}
 }
 
 // MaxMessageSize returns the parser's size limit in bytes.
 func (p *Parser) MaxMessageSize() int { return p.max }
 
-func parseFrom(_ []byte, value string) (sipgo.Header, error) {
-	var na NameAddr
-	if err := parseFromTo(value, &na); err != nil {
-		return nil, err
-	}
-	return &FromHeader{DisplayName: na.DisplayName, Address: na.URI, Params: na.Params}, nil
-}
-
-func parseTo(_ []byte, value string) (sipgo.Header, error) {
-	var na NameAddr
-	if err := parseFromTo(value, &na); err != nil {
-		return nil, err
-	}
-	return &ToHeader{DisplayName: na.DisplayName, Address: na.URI, Params: na.Params}, nil
-}
-
-func parseFromTo(value string, na *NameAddr) error {
-	if err := parseNameAddr(value, na); err != nil {
-		return err
-	}
-	if na.URI.Wildcard {
-		return errors.New("wildcard URI in From/To")
-	}
-	// Parameter names are case-insensitive (RFC 3261 §7.3.1); sipgo looks
-	// the tag up as "tag".
-	for i := range na.Params {
-		na.Params[i].K = lower(na.Params[i].K)
-	}
-	return nil
-}
-
-// lenientVia keeps a Via value that does not parse as raw text, so a request
-// with one good Via and garbage after it can still be answered.
-func lenientVia(parse sipgo.HeaderParser) sipgo.HeaderParser {
-	return func(name []byte, value string) (sipgo.Header, error) {
-		h, err := parse(name, value)
-		// sipgo signals "more values follow" with an unexported error type.
-		if err != nil && err.Error() != "comma detected" {
-			return sipgo.NewHeader("Via", value), nil
-		}
-		return h, err
-	}
-}
-
-func genericParser(name string) sipgo.HeaderParser {
-	return func(_ []byte, value string) (sipgo.Header, error) {
-		return sipgo.NewHeader(name, value), nil
-	}
-}
+var (
+	errNoEmptyLine   = errors.New("no empty line after the headers")
+	errStartLine     = errors.New("malformed start line")
+	errHeaderLine    = errors.New("malformed header line")
+	errBadCSeq       = errors.New("malformed CSeq")
+	errBadNumber     = errors.New("malformed number")
+	errBodyTruncated = errors.New("body shorter than Content-Length")
+	errEmptyCallID   = errors.New("empty Call-ID")
+)
 
 // Parse parses one complete message: a datagram, or a frame cut from a stream.
 // A body shorter than Content-Length is an error; bytes after Content-Length
 // are ignored (RFC 3261 §18.3). Without Content-Length the body is the rest
 // of data.
 //
-// On failure the error is a *ParseError. For a request whose essential
-// headers are readable, ParseError.Message holds it so that the caller can
-// answer 400 Bad Request.
+// On failure the error is a *ParseError. For a request whose Via, From, To,
+// Call-ID and CSeq are still readable, ParseError.Message holds it so that
+// the caller can answer it (RFC 3261 §21.4.1).
 func (p *Parser) Parse(data []byte) (Message, error) {
 	if len(data) > p.max {
 		return nil, &ParseError{What: "message", Err: ErrMessageTooLarge}
 	}
-	msg, _, err := p.full.Parse(data, false)
+	var head string
+	var body []byte
+	if end := bytes.Index(data, []byte("\r\n\r\n")); end >= 0 {
+		head, body = string(data[:end+2]), data[end+4:]
+	} else if bytes.HasSuffix(data, []byte("\r\n")) {
+		head = string(data) // headers only, the empty line missing
+	} else {
+		return nil, &ParseError{What: "message", Err: errNoEmptyLine}
+	}
+	msg, err := parseMessage(head, body, false)
 	if err == nil {
 		return msg, nil
 	}
-	if errors.Is(err, sipgo.ErrMessageTooLarge) {
-		err = ErrMessageTooLarge
-	}
 	perr := &ParseError{What: "message", Err: err}
-	if req, status := p.salvage(data); req != nil {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		perr = pe
+	}
+	if req, status := salvage(head, body); req != nil {
 		perr.Message, perr.Status = req, status
 	}
 	return nil, perr
@@ -148,63 +92,45 @@ func (p *Parser) Parse(data []byte) (Message, error) {
 
 // salvage re-reads a malformed request with every non-essential header left
 // raw, and with a placeholder Request-URI when the request line itself is
-// broken, so that a 400 can still be addressed to the sender.
-func (p *Parser) salvage(data []byte) (*Request, int) {
-	eol := bytes.Index(data, []byte("\r\n"))
-	if eol <= 0 {
-		return nil, 0
-	}
-	line := data[:eol]
-	sp := bytes.IndexByte(line, ' ')
-	if sp <= 0 || !isToken(line[:sp]) || bytes.HasPrefix(line, []byte("SIP/")) {
+// broken, so that an answer can still be addressed to the sender.
+func salvage(head string, body []byte) (*Request, int) {
+	line, rest, _ := strings.Cut(head, "\r\n")
+	sp := strings.IndexByte(line, ' ')
+	if sp <= 0 || !isToken(line[:sp]) || strings.HasPrefix(line, "SIP/") {
 		return nil, 0 // not a request line (a response is never answered)
 	}
-	if req := p.lenientRequest(data); req != nil {
+	if req := lenientRequest(head, body); req != nil {
 		return req, StatusBadRequest
 	}
-	fixed := make([]byte, 0, len(data)+32)
-	fixed = append(fixed, line[:sp]...)
-	fixed = append(fixed, " sip:invalid.invalid SIP/2.0"...)
-	fixed = append(fixed, data[eol:]...)
-	req := p.lenientRequest(fixed)
+	req := lenientRequest(line[:sp]+" sip:invalid.invalid SIP/2.0\r\n"+rest, body)
 	if req == nil {
 		return nil, 0
 	}
 	status := StatusBadRequest
-	parts := bytes.Split(line, []byte(" "))
-	if len(parts) == 3 && bytes.Equal(parts[2], []byte("SIP/2.0")) {
-		if scheme, _, ok := bytes.Cut(parts[1], []byte(":")); ok && validScheme(scheme) &&
-			!bytes.EqualFold(scheme, []byte("sip")) && !bytes.EqualFold(scheme, []byte("sips")) {
+	parts := strings.Split(line, " ")
+	if len(parts) == 3 && parts[2] == "SIP/2.0" {
+		if scheme, _, ok := strings.Cut(parts[1], ":"); ok && validScheme(scheme) &&
+			!strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips") {
 			status = StatusUnsupportedURIScheme
 		}
 	}
 	return req, status
 }
 
-// validScheme reports whether s is an RFC 3986 §3.1 scheme.
-func validScheme(s []byte) bool {
-	if len(s) == 0 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
-		return false
-	}
-	for _, c := range s[1:] {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *Parser) lenientRequest(data []byte) *Request {
-	msg, _, err := p.lenient.Parse(data, false)
-	if err != nil && !errors.Is(err, sipgo.ErrParseReadBodyIncomplete) {
+func lenientRequest(head string, body []byte) *Request {
+	msg, err := parseMessage(head, body, true)
+	if err != nil && !errors.Is(err, errBodyTruncated) {
 		return nil
 	}
 	req, ok := msg.(*Request)
-	if !ok || req.Via() == nil || req.CallID() == nil {
+	if !ok || req.CallID() == nil {
 		return nil
 	}
-	var from, to, cseq bool
+	var via, from, to, cseq bool
 	for _, h := range req.Headers() {
+		if _, ok := h.(*ViaHeader); ok {
+			via = true
+		}
 		switch h.Name() {
 		case "From":
 			from = true
@@ -214,18 +140,413 @@ func (p *Parser) lenientRequest(data []byte) *Request {
 			cseq = true
 		}
 	}
-	if !from || !to || !cseq {
+	if !via || !from || !to || !cseq {
 		return nil
 	}
 	return req
 }
 
-func isToken(b []byte) bool {
+// parseMessage parses a header section (start line and header lines, each
+// ending in CRLF) and the bytes after the empty line. In lenient mode only
+// Via and Call-ID are typed and a Via that does not parse is kept raw.
+func parseMessage(head string, body []byte, lenient bool) (Message, error) {
+	line, rest, _ := strings.Cut(head, "\r\n")
+	msg, err := parseStartLine(line)
+	if err != nil {
+		return nil, err
+	}
+	cl := -1
+	for rest != "" {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+			line, rest = unfold(line, rest)
+		}
+		if line == "" {
+			continue
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return msg, &ParseError{What: "header", Input: line, Err: errHeaderLine}
+		}
+		name := trimLWS(line[:colon])
+		if !isToken(name) {
+			return msg, &ParseError{What: "header", Input: line, Err: errHeaderLine}
+		}
+		value := trimLWS(line[colon+1:])
+		n, err := addHeader(msg, name, value, lenient)
+		if err != nil {
+			return msg, &ParseError{What: name, Input: value, Err: err}
+		}
+		if n >= 0 && cl < 0 {
+			cl = n
+		}
+	}
+	if cl >= 0 {
+		if cl > len(body) {
+			return msg, errBodyTruncated
+		}
+		body = body[:cl]
+	}
+	if len(body) > 0 {
+		msg.SetBody(bytes.Clone(body))
+	}
+	return msg, nil
+}
+
+// unfold joins a header line with its continuation lines (RFC 3261 §7.3.1),
+// each fold becoming one space.
+func unfold(line, rest string) (string, string) {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(line, " \t"))
+	for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+		var cont string
+		cont, rest, _ = strings.Cut(rest, "\r\n")
+		b.WriteByte(' ')
+		b.WriteString(trimLWS(cont))
+	}
+	return b.String(), rest
+}
+
+func parseStartLine(line string) (Message, error) {
+	if strings.HasPrefix(line, "SIP/") {
+		// Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
+		version, rest, ok := strings.Cut(line, " ")
+		if !ok || len(rest) < 3 {
+			return nil, &ParseError{What: "status line", Input: line, Err: errStartLine}
+		}
+		code := 0
+		for i := 0; i < 3; i++ {
+			c := rest[i]
+			if c < '0' || c > '9' {
+				return nil, &ParseError{What: "status line", Input: line, Err: errStartLine}
+			}
+			code = code*10 + int(c-'0')
+		}
+		if code < 100 || code > 699 || len(rest) > 3 && rest[3] != ' ' {
+			return nil, &ParseError{What: "status line", Input: line, Err: errStartLine}
+		}
+		reason := ""
+		if len(rest) > 4 {
+			reason = rest[4:]
+		}
+		res := sipgo.NewResponse(code, reason)
+		res.SipVersion = version
+		return res, nil
+	}
+	// Request-Line = Method SP Request-URI SP SIP-Version
+	i := strings.IndexByte(line, ' ')
+	j := strings.LastIndexByte(line, ' ')
+	if i <= 0 || j <= i+1 || !isToken(line[:i]) || !strings.HasPrefix(line[j+1:], "SIP/") {
+		return nil, &ParseError{What: "request line", Input: line, Err: errStartLine}
+	}
+	uri := line[i+1 : j]
+	if strings.ContainsAny(uri, " \t") {
+		return nil, &ParseError{What: "request line", Input: line, Err: errStartLine}
+	}
+	req := sipgo.NewRequest(RequestMethod(line[:i]), Uri{})
+	req.SipVersion = line[j+1:]
+	if err := parseURIInto(uri, &req.Recipient); err != nil {
+		return nil, err
+	}
+	if req.Recipient.Wildcard {
+		return nil, &ParseError{What: "request line", Input: line, Err: errStartLine}
+	}
+	return req, nil
+}
+
+// addHeader appends one header field to msg, typed for the headers siphon
+// works with. For Content-Length it returns the length, else -1.
+func addHeader(msg Message, name, value string, lenient bool) (int, error) {
+	canon := canonicalOf(name)
+	switch canon {
+	case "Via":
+		if lenient {
+			return -1, splitVia(msg, value, true)
+		}
+		return -1, splitVia(msg, value, false)
+	case "Call-ID":
+		if value == "" {
+			return -1, errEmptyCallID
+		}
+		h := CallIDHeader(value)
+		msg.AppendHeader(&h)
+		return -1, nil
+	}
+	if lenient {
+		if canon == "" {
+			canon = name
+		}
+		msg.AppendHeader(NewHeader(canon, value))
+		return -1, nil
+	}
+	switch canon {
+	case "From":
+		h := &FromHeader{}
+		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
+			return -1, err
+		}
+		msg.AppendHeader(h)
+	case "To":
+		h := &ToHeader{}
+		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
+			return -1, err
+		}
+		msg.AppendHeader(h)
+	case "CSeq":
+		h := &CSeqHeader{}
+		num, method, ok := strings.Cut(value, " ")
+		method = trimLWS(method)
+		n, err := strconv.ParseUint(trimLWS(num), 10, 32)
+		if !ok || err != nil || n > 1<<31-1 || !isToken(method) {
+			return -1, errBadCSeq
+		}
+		h.SeqNo, h.MethodName = uint32(n), RequestMethod(method)
+		msg.AppendHeader(h)
+	case "Max-Forwards":
+		n, err := strconv.ParseUint(value, 10, 32)
+		if err != nil {
+			return -1, errBadNumber
+		}
+		h := MaxForwardsHeader(n)
+		msg.AppendHeader(&h)
+	case "Content-Length":
+		n, err := strconv.ParseUint(value, 10, 32)
+		if err != nil || n > 1<<30 {
+			return -1, errBadNumber
+		}
+		h := ContentLengthHeader(n)
+		msg.AppendHeader(&h)
+		return int(n), nil
+	case "Content-Type":
+		if value == "" {
+			return -1, errEmptyValue
+		}
+		h := ContentTypeHeader(value)
+		msg.AppendHeader(&h)
+	case "":
+		msg.AppendHeader(NewHeader(name, value))
+	default:
+		msg.AppendHeader(NewHeader(canon, value))
+	}
+	return -1, nil
+}
+
+// splitVia appends each value of a Via line (several may share one line,
+// RFC 3261 §7.3.1). In lenient mode a value that does not parse is kept raw.
+func splitVia(msg Message, value string, lenient bool) error {
+	parse := parseVia
+	if lenient {
+		parse = parseViaLenient
+	}
+	if strings.IndexByte(value, ',') < 0 {
+		v := &ViaHeader{}
+		if err := parse(value, v); err != nil {
+			if lenient {
+				msg.AppendHeader(NewHeader("Via", value))
+				return nil
+			}
+			return err
+		}
+		msg.AppendHeader(v)
+		return nil
+	}
+	return splitList(value, func(part string) error {
+		v := &ViaHeader{}
+		if err := parse(part, v); err != nil {
+			if lenient {
+				msg.AppendHeader(NewHeader("Via", part))
+				return nil
+			}
+			return err
+		}
+		msg.AppendHeader(v)
+		return nil
+	})
+}
+
+// canonicalOf returns the canonical spelling of a known header name, or ""
+// for an unknown one. It does not allocate.
+func canonicalOf(name string) string {
+	switch name {
+	case "Via", "v", "via":
+		return "Via"
+	case "From", "f", "from":
+		return "From"
+	case "To", "t", "to":
+		return "To"
+	case "Call-ID", "i", "call-id":
+		return "Call-ID"
+	case "CSeq", "cseq":
+		return "CSeq"
+	case "Max-Forwards", "max-forwards":
+		return "Max-Forwards"
+	case "Content-Length", "l", "content-length":
+		return "Content-Length"
+	case "Content-Type", "c", "content-type":
+		return "Content-Type"
+	case "Contact", "m", "contact":
+		return "Contact"
+	case "Route":
+		return "Route"
+	case "Record-Route":
+		return "Record-Route"
+	}
+	var buf [40]byte
+	if len(name) > len(buf) {
+		return ""
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	low := buf[:len(name)]
+	switch string(low) {
+	case "via", "v":
+		return "Via"
+	case "from", "f":
+		return "From"
+	case "to", "t":
+		return "To"
+	case "call-id", "i":
+		return "Call-ID"
+	case "cseq":
+		return "CSeq"
+	case "max-forwards":
+		return "Max-Forwards"
+	case "content-length", "l":
+		return "Content-Length"
+	case "content-type", "c":
+		return "Content-Type"
+	}
+	return canonicalNames[string(low)]
+}
+
+func parseFromTo(value string, display *string, u *Uri, params *HeaderParams) error {
+	if err := parseNameAddrInto(value, display, u, params); err != nil {
+		return err
+	}
+	if u.Wildcard {
+		return errors.New("wildcard URI in From/To")
+	}
+	// Parameter names are case-insensitive (RFC 3261 §7.3.1); sipgo looks
+	// the tag up as "tag".
+	for i := range *params {
+		(*params)[i].K = lower((*params)[i].K)
+	}
+	return nil
+}
+
+var errBadVia = errors.New("malformed Via")
+
+// parseVia parses "SIP / 2.0 / UDP host[:port] *(;param)" (RFC 3261 §20.42),
+// allowing LWS around the slashes (RFC 4475 wsinv).
+func parseVia(s string, v *ViaHeader) error {
+	next := func(stop byte) (string, bool) {
+		i := strings.IndexByte(s, stop)
+		if i < 0 {
+			return "", false
+		}
+		tok := trimLWS(s[:i])
+		s = s[i+1:]
+		return tok, tok != ""
+	}
+	var ok bool
+	if v.ProtocolName, ok = next('/'); !ok {
+		return errBadVia
+	}
+	if v.ProtocolVersion, ok = next('/'); !ok {
+		return errBadVia
+	}
+	s = trimLWS(s)
+	i := 0
+	for i < len(s) && tokenChar(s[i]) {
+		i++
+	}
+	if i == 0 || i == len(s) {
+		return errBadVia
+	}
+	v.Transport = s[:i]
+	s = trimLWS(s[i:])
+	// sent-by: host or [IPv6], then an optional port.
+	end := strings.IndexAny(s, "; \t")
+	if end < 0 {
+		end = len(s)
+	}
+	hostport := s[:end]
+	s = s[end:]
+	if hostport == "" {
+		return errBadVia
+	}
+	if hostport[0] == '[' {
+		j := strings.IndexByte(hostport, ']')
+		if j < 0 {
+			return errBadVia
+		}
+		v.Host = hostport[1:j]
+		hostport = hostport[j+1:]
+		if hostport != "" && hostport[0] != ':' {
+			return errBadVia
+		}
+	} else if j := strings.IndexByte(hostport, ':'); j >= 0 {
+		v.Host = hostport[:j]
+		hostport = hostport[j:]
+	} else {
+		v.Host, hostport = hostport, ""
+	}
+	if hostport != "" {
+		port := 0
+		for _, c := range []byte(hostport[1:]) {
+			if c < '0' || c > '9' || port > 65535 {
+				return errBadVia
+			}
+			port = port*10 + int(c-'0')
+		}
+		if port == 0 || port > 65535 {
+			return errBadVia
+		}
+		v.Port = port
+	}
+	if v.Host == "" {
+		return errBadVia
+	}
+	if n := strings.Count(s, ";"); n > 0 {
+		v.Params = make(HeaderParams, 0, n+1) // room for received or rport
+	}
+	return parseParams(s, &v.Params)
+}
+
+// parseViaLenient keeps the sent-by of a Via whose parameters are broken, so
+// that a 400 can still reach the sender (RFC 4475 badinv01).
+func parseViaLenient(s string, v *ViaHeader) error {
+	if err := parseVia(s, v); err == nil || v.Host == "" || v.Transport == "" {
+		return err
+	}
+	return nil
+}
+
+// validScheme reports whether s is an RFC 3986 §3.1 scheme.
+func validScheme[T string | []byte](s T) bool {
+	if len(s) == 0 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func isToken[T string | []byte](b T) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if !tokenChar(c) {
+	for i := 0; i < len(b); i++ {
+		if !tokenChar(b[i]) {
 			return false
 		}
 	}

@@ -1,8 +1,6 @@
 package sip
 
 import (
-	"encoding/hex"
-	"hash/fnv"
 	"strings"
 
 	sipgo "github.com/emiago/sipgo/sip"
@@ -23,26 +21,24 @@ func NewResponse(req *Request, code int, reason string) *Response {
 	}
 	res := sipgo.NewResponse(code, reason)
 	tagged := code == StatusTrying
+	// The request's Via, From, Call-ID and CSeq values are shared, not
+	// copied: responses and requests treat header values as immutable (a
+	// proxy removes its Via from a response, it does not edit it).
 	for _, h := range req.Headers() {
 		switch v := h.(type) {
-		case *ViaHeader:
-			res.AppendHeader(v.Clone())
-		case *FromHeader:
-			res.AppendHeader(sipgo.HeaderClone(v))
+		case *ViaHeader, *FromHeader, *CallIDHeader, *CSeqHeader:
+			res.AppendHeader(h)
 		case *ToHeader:
-			to := sipgo.HeaderClone(v).(*ToHeader)
-			if !tagged && !to.Params.Has("tag") {
-				if to.Params == nil {
-					to.Params = sipgo.NewParams()
-				}
-				to.Params.Add("tag", ToTag(req))
+			if tagged || v.Params.Has("tag") {
+				res.AppendHeader(v)
+			} else {
+				to := &ToHeader{DisplayName: v.DisplayName, Address: v.Address,
+					Params: make(HeaderParams, len(v.Params), len(v.Params)+1)}
+				copy(to.Params, v.Params)
+				to.Params = append(to.Params, HeaderKV{K: "tag", V: ToTag(req)})
+				res.AppendHeader(to)
 			}
 			tagged = true
-			res.AppendHeader(to)
-		case *CallIDHeader:
-			res.AppendHeader(v)
-		case *CSeqHeader:
-			res.AppendHeader(&CSeqHeader{SeqNo: v.SeqNo, MethodName: v.MethodName})
 		default:
 			// A request salvaged from a parse error keeps these raw; echo
 			// them as they came so that the sender can match the 400. A Via
@@ -70,7 +66,8 @@ func NewResponse(req *Request, code int, reason string) *Response {
 			res.AppendHeader(NewHeader("Record-Route", h.Value()))
 		}
 	}
-	res.SetBody(nil)
+	cl := ContentLengthHeader(0)
+	res.AppendHeader(&cl)
 	return res
 }
 
@@ -87,26 +84,40 @@ func createsDialog(m RequestMethod) bool {
 // the same for every response to one request and for its retransmissions, and
 // differs between the branches of a forked request.
 func ToTag(req *Request) string {
-	h := fnv.New64a()
+	// FNV-1a, 64 bit, inline: no hash.Hash allocation per response.
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	mix := func(s string) {
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime
+		}
+		h ^= 0xff // separator
+		h *= prime
+	}
 	if c := req.CallID(); c != nil {
-		h.Write([]byte(*c))
+		mix(string(*c))
 	}
 	if f := req.From(); f != nil {
-		if t, ok := f.Params.Get("tag"); ok {
-			h.Write([]byte(t))
-		}
+		t, _ := f.Params.Get("tag")
+		mix(t)
 	}
 	if v := req.Via(); v != nil {
-		if b, ok := v.Params.Get("branch"); ok {
-			h.Write([]byte(b))
-		}
-		h.Write([]byte(v.Host))
+		b, _ := v.Params.Get("branch")
+		mix(b)
+		mix(v.Host)
 	}
 	if c := req.CSeq(); c != nil {
-		var n [4]byte
-		n[0], n[1], n[2], n[3] = byte(c.SeqNo>>24), byte(c.SeqNo>>16), byte(c.SeqNo>>8), byte(c.SeqNo)
-		h.Write(n[:])
+		for i := 0; i < 4; i++ {
+			h ^= uint64(byte(c.SeqNo >> (8 * i)))
+			h *= prime
+		}
 	}
-	var sum [8]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	const digits = "0123456789abcdef"
+	var buf [16]byte
+	for i := 15; i >= 0; i-- {
+		buf[i] = digits[h&0xf]
+		h >>= 4
+	}
+	return string(buf[:])
 }

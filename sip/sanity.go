@@ -128,7 +128,7 @@ func (s *Sanity) Check(req *Request) error {
 				return bad("Malformed Via")
 			}
 		} else if !strings.EqualFold(v.ProtocolName, "SIP") || v.ProtocolVersion != "2.0" ||
-			!isToken([]byte(v.Transport)) || v.Host == "" {
+			!isToken(v.Transport) || v.Host == "" {
 			return bad("Malformed Via")
 		}
 	}
@@ -225,7 +225,7 @@ func checkHeaderCounts(req *Request, c SanityCheck) error {
 
 func checkURIs(req *Request) error {
 	u := &req.Recipient
-	if !validScheme([]byte(u.Scheme)) {
+	if !validScheme(u.Scheme) {
 		return bad("Malformed Request-URI")
 	}
 	if strings.EqualFold(u.Scheme, "sip") || strings.EqualFold(u.Scheme, "sips") {

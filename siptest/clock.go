@@ -39,6 +39,23 @@ type fakeTimer struct {
 	stopped bool
 }
 
+// Reset re-arms the timer to fire d after the clock's now.
+func (t *fakeTimer) Reset(d time.Duration) bool {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	active := !t.stopped
+	c.seq++
+	t.at, t.seq, t.stopped = c.now.Add(d), c.seq, false
+	for _, x := range c.timers {
+		if x == t {
+			return active
+		}
+	}
+	c.timers = append(c.timers, t)
+	return active
+}
+
 func (t *fakeTimer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()

@@ -133,8 +133,8 @@ func (n *Network) send(b []byte, from, to netip.AddrPort) {
 	if cfg.Duplicate > 0 && n.rng.Float64() < cfg.Duplicate {
 		copies = 2
 	}
-	delays := make([]time.Duration, copies)
-	for i := range delays {
+	var delays [2]time.Duration
+	for i := 0; i < copies; i++ {
 		delays[i] = cfg.Delay
 		if cfg.Jitter > 0 {
 			delays[i] += time.Duration(n.rng.Int63n(int64(cfg.Jitter)))
@@ -144,7 +144,7 @@ func (n *Network) send(b []byte, from, to netip.AddrPort) {
 	if dst == nil || lost {
 		return
 	}
-	for _, d := range delays {
+	for _, d := range delays[:copies] {
 		p := packet{data: append([]byte(nil), b...), from: from}
 		switch {
 		case d <= 0:

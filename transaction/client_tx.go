@@ -10,6 +10,15 @@ import (
 	"github.com/siphon-go/siphon/transport"
 )
 
+// Timer slots of a client transaction.
+const (
+	slotAE  = iota // Timer A (INVITE) or E (non-INVITE): retransmission
+	slotBF         // Timer B or F: timeout; also 64*T1 after a CANCEL
+	slotC          // proxy Timer C
+	slotDKM        // Timer D, K or M: linger after the final
+	cliSlots
+)
+
 type clientState uint8
 
 const (
@@ -57,10 +66,7 @@ type ClientTx struct {
 	mu         sync.Mutex
 	state      clientState
 	ser        serializer
-	timerAE    Timer
-	timerB     Timer
-	timerC     Timer
-	timerDKM   Timer
+	timers     [cliSlots]txTimer
 	interval   time.Duration
 	ack        []byte
 	cancelWant bool
@@ -68,6 +74,7 @@ type ClientTx struct {
 	final      *sip.Response
 	err        error
 	done       chan struct{}
+	finished   chan struct{} // closed at the first final or failure, for Do
 	stopCtx    func() bool
 }
 
@@ -81,13 +88,21 @@ func (l *Layer) Request(ctx context.Context, req *sip.Request, t transport.Targe
 }
 
 func (l *Layer) start(ctx context.Context, req *sip.Request, t transport.Target, opts ClientOptions) (*ClientTx, error) {
+	return l.startTx(ctx, req, t, opts, nil)
+}
+
+func (l *Layer) startTx(ctx context.Context, req *sip.Request, t transport.Target, opts ClientOptions, finished chan struct{}) (*ClientTx, error) {
 	branch, _ := req.Via().Params.Get("branch")
 	tx := &ClientTx{
-		l:      l,
-		key:    key{branch: branch, method: req.Method},
-		req:    req,
-		invite: req.Method == sip.INVITE,
-		opts:   opts,
+		l:        l,
+		key:      key{branch: branch, method: req.Method},
+		req:      req,
+		invite:   req.Method == sip.INVITE,
+		opts:     opts,
+		finished: finished,
+	}
+	for i := range tx.timers {
+		tx.timers[i].init(tx, uint8(i))
 	}
 	t2, data, err := l.tp.Encode(req, t)
 	if err != nil {
@@ -107,12 +122,12 @@ func (l *Layer) start(ctx context.Context, req *sip.Request, t transport.Target,
 	cfg := &l.cfg
 	if !tx.reliable {
 		tx.interval = cfg.T1
-		tx.timerAE = cfg.Clock.AfterFunc(cfg.T1, tx.retransmit)
+		tx.arm(slotAE, cfg.T1)
 	}
 	// Timer B (INVITE) or F (non-INVITE): 64*T1.
-	tx.timerB = cfg.Clock.AfterFunc(64*cfg.T1, tx.timeout)
+	tx.arm(slotBF, 64*cfg.T1)
 	if tx.invite && opts.TimerC > 0 {
-		tx.timerC = cfg.Clock.AfterFunc(opts.TimerC, tx.timerCFired)
+		tx.arm(slotC, opts.TimerC)
 	}
 	tx.mu.Unlock()
 	if ctx != nil && ctx.Done() != nil {
@@ -161,6 +176,27 @@ func (tx *ClientTx) Final() *sip.Response {
 	return tx.final
 }
 
+func (tx *ClientTx) arm(slot int, d time.Duration) { tx.l.sched.schedule(&tx.timers[slot], d) }
+
+func (tx *ClientTx) disarm(slot int) { tx.l.sched.cancel(&tx.timers[slot]) }
+
+// onTimer implements timerOwner.
+func (tx *ClientTx) onTimer(slot uint8, gen uint32) {
+	switch slot {
+	case slotAE:
+		tx.retransmit(gen)
+	case slotBF:
+		tx.timeout(gen)
+	case slotC:
+		tx.timerCFired(gen)
+	case slotDKM:
+		tx.linger(gen)
+	}
+}
+
+// current reports, under the lock, whether a firing of slot is the latest.
+func (tx *ClientTx) current(slot int, gen uint32) bool { return tx.timers[slot].gen == gen }
+
 func (tx *ClientTx) emit(fn func()) { tx.ser.pending = append(tx.ser.pending, fn) }
 
 func (tx *ClientTx) deliver(res *sip.Response) {
@@ -174,6 +210,9 @@ func (tx *ClientTx) fail(err error) {
 		return
 	}
 	tx.err = err
+	if tx.finished != nil {
+		close(tx.finished)
+	}
 	if f := tx.opts.OnError; f != nil {
 		tx.emit(func() { f(tx, err) })
 	}
@@ -187,14 +226,15 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 	if tx.invite {
 		switch tx.state {
 		case cliCalling, cliProceeding:
-			stopTimer(&tx.timerAE)
-			stopTimer(&tx.timerB)
+			tx.disarm(slotAE)
+			if !tx.canceling {
+				tx.disarm(slotBF)
+			}
 			switch {
 			case code < 200:
 				tx.state = cliProceeding
-				if tx.timerC != nil {
-					tx.timerC.Stop()
-					tx.timerC = cfg.Clock.AfterFunc(tx.opts.TimerC, tx.timerCFired)
+				if tx.opts.TimerC > 0 && !tx.canceling {
+					tx.arm(slotC, tx.opts.TimerC)
 				}
 				if tx.cancelWant {
 					// RFC 3261 §9.1: a CANCEL waits for a provisional.
@@ -203,13 +243,15 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 				}
 				tx.deliver(res)
 			case code < 300:
-				stopTimer(&tx.timerC)
+				tx.disarm(slotBF)
+				tx.disarm(slotC)
 				tx.state = cliAccepted
 				tx.setFinal(res)
 				tx.deliver(res)
-				tx.timerDKM = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate) // Timer M
+				tx.arm(slotDKM, 64*cfg.T1) // Timer M
 			default:
-				stopTimer(&tx.timerC)
+				tx.disarm(slotBF)
+				tx.disarm(slotC)
 				tx.state = cliCompleted
 				tx.setFinal(res)
 				tx.sendACK(res)
@@ -217,7 +259,7 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 				if tx.reliable {
 					tx.terminateLocked() // Timer D is 0 for reliable transports
 				} else {
-					tx.timerDKM = cfg.Clock.AfterFunc(max(32*time.Second, 64*cfg.T1), tx.terminate)
+					tx.arm(slotDKM, max(32*time.Second, 64*cfg.T1)) // Timer D
 				}
 			}
 		case cliAccepted:
@@ -237,15 +279,15 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 				tx.deliver(res)
 				break
 			}
-			stopTimer(&tx.timerAE)
-			stopTimer(&tx.timerB)
+			tx.disarm(slotAE)
+			tx.disarm(slotBF)
 			tx.state = cliCompleted
 			tx.setFinal(res)
 			tx.deliver(res)
 			if tx.reliable {
 				tx.terminateLocked() // Timer K is 0 for reliable transports
 			} else {
-				tx.timerDKM = cfg.Clock.AfterFunc(cfg.T4, tx.terminate)
+				tx.arm(slotDKM, cfg.T4) // Timer K
 			}
 		}
 	}
@@ -259,6 +301,9 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 func (tx *ClientTx) setFinal(res *sip.Response) {
 	if tx.final == nil && tx.err == nil {
 		tx.final = res
+		if tx.finished != nil {
+			close(tx.finished)
+		}
 	}
 }
 
@@ -327,8 +372,8 @@ func (tx *ClientTx) sendCancel() {
 	}
 	tx.canceling = true
 	// §9.1: a transaction whose CANCEL gets no final within 64*T1 is over.
-	stopTimer(&tx.timerB)
-	tx.timerB = tx.l.cfg.Clock.AfterFunc(64*tx.l.cfg.T1, tx.timeout)
+	tx.arm(slotBF, 64*tx.l.cfg.T1)
+	tx.disarm(slotC)
 	tx.mu.Unlock()
 
 	inv := tx.req
@@ -373,9 +418,12 @@ func (tx *ClientTx) abandon() {
 	tx.ser.run(&tx.mu)
 }
 
-func (tx *ClientTx) retransmit() {
+func (tx *ClientTx) retransmit(gen uint32) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
+	if !tx.current(slotAE, gen) {
+		return
+	}
 	cfg := &tx.l.cfg
 	switch {
 	case tx.invite && tx.state == cliCalling:
@@ -389,41 +437,49 @@ func (tx *ClientTx) retransmit() {
 		return
 	}
 	_ = tx.l.tp.Send(tx.data, tx.target, nil)
-	tx.timerAE = cfg.Clock.AfterFunc(tx.interval, tx.retransmit)
+	tx.arm(slotAE, tx.interval)
 }
 
-func (tx *ClientTx) timeout() {
+func (tx *ClientTx) timeout(gen uint32) {
 	tx.mu.Lock()
-	switch tx.state {
-	case cliCalling, cliProceeding:
-		if tx.invite && tx.state == cliProceeding && !tx.canceling {
-			// Timer B only covers Calling (§17.1.1.2); Timer C or the TU
-			// covers Proceeding.
-			break
+	if tx.current(slotBF, gen) {
+		switch tx.state {
+		case cliCalling, cliProceeding:
+			tx.fail(ErrTimeout)
+			tx.terminateLocked()
 		}
-		tx.fail(ErrTimeout)
-		tx.terminateLocked()
 	}
 	tx.mu.Unlock()
 	tx.ser.run(&tx.mu)
 }
 
-func (tx *ClientTx) timerCFired() {
+func (tx *ClientTx) timerCFired(gen uint32) {
 	tx.mu.Lock()
 	cancel := false
-	switch tx.state {
-	case cliCalling:
-		// §16.8: no provisional yet, so no CANCEL: as if a 408 arrived.
-		tx.fail(ErrTimerC)
-		tx.terminateLocked()
-	case cliProceeding:
-		tx.fail(ErrTimerC)
-		cancel = true
+	if tx.current(slotC, gen) {
+		switch tx.state {
+		case cliCalling:
+			// §16.8: no provisional yet, so no CANCEL: as if a 408 arrived.
+			tx.fail(ErrTimerC)
+			tx.terminateLocked()
+		case cliProceeding:
+			tx.fail(ErrTimerC)
+			cancel = true
+		}
 	}
 	tx.mu.Unlock()
 	if cancel {
 		tx.sendCancel()
 	}
+	tx.ser.run(&tx.mu)
+}
+
+func (tx *ClientTx) linger(gen uint32) {
+	tx.mu.Lock()
+	if tx.current(slotDKM, gen) {
+		tx.terminateLocked()
+	}
+	tx.mu.Unlock()
 	tx.ser.run(&tx.mu)
 }
 
@@ -450,10 +506,9 @@ func (tx *ClientTx) terminateLocked() {
 		return
 	}
 	tx.state = cliTerminated
-	stopTimer(&tx.timerAE)
-	stopTimer(&tx.timerB)
-	stopTimer(&tx.timerC)
-	stopTimer(&tx.timerDKM)
+	for i := range tx.timers {
+		tx.disarm(i)
+	}
 	if tx.done != nil {
 		close(tx.done)
 	}
@@ -467,33 +522,17 @@ func (tx *ClientTx) terminateLocked() {
 // (the first 2xx for an INVITE, which the caller must ACK). If ctx ends
 // first, an INVITE is cancelled and Do returns ctx's error.
 func (l *Layer) Do(ctx context.Context, req *sip.Request, t transport.Target) (*sip.Response, error) {
-	type result struct {
-		res *sip.Response
-		err error
-	}
-	ch := make(chan result, 1)
-	tx, err := l.Request(ctx, req, t, ClientOptions{
-		OnResponse: func(_ *ClientTx, res *sip.Response) {
-			if res.StatusCode >= 200 {
-				select {
-				case ch <- result{res: res}:
-				default:
-				}
-			}
-		},
-		OnError: func(_ *ClientTx, err error) {
-			select {
-			case ch <- result{err: err}:
-			default:
-			}
-		},
-	})
+	PrependVia(req, "")
+	finished := make(chan struct{})
+	tx, err := l.startTx(ctx, req, t, ClientOptions{}, finished)
 	if err != nil {
 		return nil, err
 	}
 	select {
-	case r := <-ch:
-		return r.res, r.err
+	case <-finished:
+		tx.mu.Lock()
+		defer tx.mu.Unlock()
+		return tx.final, tx.err
 	case <-ctx.Done():
 		if tx.invite {
 			_ = tx.Cancel()

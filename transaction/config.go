@@ -103,6 +103,9 @@ type Timer interface {
 	// Stop prevents the call if it has not happened; it reports whether it
 	// did prevent it.
 	Stop() bool
+	// Reset makes the call happen after d from now, whether or not it has
+	// happened or was stopped.
+	Reset(d time.Duration) bool
 }
 
 type realClock struct{}

@@ -48,6 +48,7 @@ type Layer struct {
 
 	shards [shards]shard
 	count  atomic.Int64
+	sched  *scheduler
 
 	mu      sync.Mutex
 	started bool
@@ -59,7 +60,7 @@ type tuBox struct{ tu TU }
 // New returns a Layer over tp. Call Start to begin processing.
 func New(tp *transport.Layer, cfg Config) *Layer {
 	c := cfg.withDefaults()
-	l := &Layer{cfg: c, log: c.Logger, tp: tp, seed: maphash.MakeSeed()}
+	l := &Layer{cfg: c, log: c.Logger, tp: tp, seed: maphash.MakeSeed(), sched: newScheduler(c.Clock)}
 	for i := range l.shards {
 		l.shards[i].server = make(map[key]*ServerTx)
 		l.shards[i].client = make(map[key]*ClientTx)
@@ -327,10 +328,35 @@ func PrependVia(req *sip.Request, branch string) string {
 	if branch == "" {
 		branch = sip.GenerateBranch()
 	}
-	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
-		Params: sip.HeaderParams{{K: "branch", V: branch}, {K: "rport"}}}
-	req.PrependHeader(via)
+	// One allocation for the header and its parameters.
+	v := &struct {
+		h sip.ViaHeader
+		p [3]sip.HeaderKV
+	}{}
+	v.p[0], v.p[1] = sip.HeaderKV{K: "branch", V: branch}, sip.HeaderKV{K: "rport"}
+	v.h = sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Params: v.p[:2:3]}
+	if !hasVia(req) {
+		// No Via yet: append and move to the front, without the new slice
+		// PrependHeader makes; AppendHeader points the cached top Via at it.
+		req.AppendHeader(&v.h)
+		hs := req.Headers()
+		copy(hs[1:], hs[:len(hs)-1])
+		hs[0] = &v.h
+		return branch
+	}
+	req.PrependHeader(&v.h)
 	return branch
+}
+
+// hasVia reports whether req has a Via, without sipgo's lazy lookup (which
+// allocates when there is none).
+func hasVia(req *sip.Request) bool {
+	for _, h := range req.Headers() {
+		if h.Name() == "Via" {
+			return true
+		}
+	}
+	return false
 }
 
 type clientOnly struct{}

@@ -222,4 +222,3 @@ func TestStalledTCPPeerDoesNotDelayOthers(t *testing.T) {
 	require.Less(t, during, base+50*time.Millisecond, "no added latency for other clients")
 	require.Less(t, int64(after.HeapAlloc)-int64(before.HeapAlloc), int64(64<<20), "memory stays bounded")
 }
-

@@ -134,7 +134,7 @@ func (s *Server) serve(tx *ServerTx) {
 	defer s.wg.Done()
 	defer s.inflight.Add(-1)
 	ctx, cancel := context.WithCancelCause(s.base)
-	tx.setHooks(func() { cancel(ErrCanceled) }, func() { cancel(ErrTerminated) })
+	tx.setHook(cancel)
 	req := tx.Request()
 	w := &responseWriter{tx: tx}
 	defer func() {

@@ -8,6 +8,15 @@ import (
 	"github.com/siphon-go/siphon/transport"
 )
 
+// Timer slots of a server transaction.
+const (
+	slotTrying = iota // the automatic 100 Trying
+	slotG             // Timer G, or the UAS core's 2xx retransmission
+	slotH             // Timer H
+	slotIJL           // Timer I, J or L
+	srvSlots
+)
+
 type serverState uint8
 
 const (
@@ -38,14 +47,11 @@ type ServerTx struct {
 	final    bool
 	toTag    string
 	ack      ackKey
-	trying   Timer
-	timerG   Timer
-	timerH   Timer
-	timerIJL Timer
+	timers   [srvSlots]txTimer
 	interval time.Duration
 	canceled bool
-	cancelFn func()
-	doneFn   func()
+	hook     func(error) // the Server's context cancellation
+
 	done     chan struct{}
 	cancelCh chan struct{}
 }
@@ -63,6 +69,9 @@ func newServerTx(l *Layer, req *sip.Request, k key, f transport.Flow) *ServerTx 
 	if tx.invite {
 		tx.state = srvProceeding
 	}
+	for i := range tx.timers {
+		tx.timers[i].init(tx, uint8(i))
+	}
 	return tx
 }
 
@@ -72,13 +81,41 @@ func (tx *ServerTx) start() {
 		return
 	}
 	tx.mu.Lock()
-	tx.trying = tx.l.cfg.Clock.AfterFunc(tx.l.cfg.TryingDelay, tx.sendTrying)
+	tx.arm(slotTrying, tx.l.cfg.TryingDelay)
 	tx.mu.Unlock()
 }
 
-func (tx *ServerTx) sendTrying() {
+func (tx *ServerTx) arm(slot int, d time.Duration) { tx.l.sched.schedule(&tx.timers[slot], d) }
+
+func (tx *ServerTx) disarm(slot int) { tx.l.sched.cancel(&tx.timers[slot]) }
+
+func (tx *ServerTx) current(slot int, gen uint32) bool { return tx.timers[slot].gen == gen }
+
+// onTimer implements timerOwner.
+func (tx *ServerTx) onTimer(slot uint8, gen uint32) {
+	switch slot {
+	case slotTrying:
+		tx.sendTrying(gen)
+	case slotG:
+		tx.timerGFired(gen)
+	case slotH:
+		tx.timerHFired(gen)
+	case slotIJL:
+		tx.mu.Lock()
+		var after func(error)
+		if tx.current(slotIJL, gen) {
+			after = tx.terminateLocked()
+		}
+		tx.mu.Unlock()
+		if after != nil {
+			after(ErrTerminated)
+		}
+	}
+}
+
+func (tx *ServerTx) sendTrying(gen uint32) {
 	tx.mu.Lock()
-	send := tx.state == srvProceeding && tx.last == nil
+	send := tx.current(slotTrying, gen) && tx.state == srvProceeding && tx.last == nil
 	tx.mu.Unlock()
 	if send {
 		_ = tx.Respond(sip.NewResponse(tx.req, sip.StatusTrying, ""))
@@ -108,12 +145,12 @@ func (tx *ServerTx) respond(res *sip.Response, uas bool) error {
 	after, err := tx.respondLocked(res, uas)
 	tx.mu.Unlock()
 	if after != nil {
-		after()
+		after(ErrTerminated)
 	}
 	return err
 }
 
-func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(), error) {
+func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(error), error) {
 	code := res.StatusCode
 	switch tx.state {
 	case srvTrying, srvProceeding:
@@ -124,19 +161,17 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.l.tp.Send(data, t, tx.sendFailed); err != nil {
-		if code >= 200 {
-			return tx.terminateLocked(), err
-		}
-		return nil, err
-	}
-	stopTimer(&tx.trying)
+	// The state and timers change before the send, so that a peer answering
+	// at once (or a test advancing a fake clock on seeing the response) finds
+	// the transaction already in its new state.
+	tx.disarm(slotTrying)
 	tx.last, tx.lastCode = data, code
 	tx.final = code >= 200
 	if to := res.To(); to != nil {
 		tx.toTag, _ = to.Params.Get("tag")
 	}
 	cfg := &tx.l.cfg
+	done := false
 	switch {
 	case code < 200:
 		tx.state = srvProceeding
@@ -145,7 +180,7 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(), error) {
 		// INVITEs and passing 2xx ACKs up.
 		tx.state = srvAccepted
 		tx.last = nil
-		tx.timerIJL = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate)
+		tx.arm(slotIJL, 64*cfg.T1) // Timer L
 		if uas && !tx.reliable {
 			if ak, ok := ackKeyOf(res); ok {
 				tx.ack = ak
@@ -155,22 +190,32 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(), error) {
 				s.mu.Unlock()
 				tx.last = data
 				tx.interval = cfg.T1
-				tx.timerG = cfg.Clock.AfterFunc(cfg.T1, tx.retransmit2xx)
+				tx.arm(slotG, cfg.T1)
 			}
 		}
 	case tx.invite:
 		tx.state = srvCompleted
 		if !tx.reliable {
 			tx.interval = cfg.T1
-			tx.timerG = cfg.Clock.AfterFunc(cfg.T1, tx.timerGFired)
+			tx.arm(slotG, cfg.T1)
 		}
-		tx.timerH = cfg.Clock.AfterFunc(64*cfg.T1, tx.timerHFired)
+		tx.arm(slotH, 64*cfg.T1)
 	default:
 		tx.state = srvCompleted
 		if tx.reliable {
-			return tx.terminateLocked(), nil // Timer J is 0 for reliable transports
+			done = true // Timer J is 0 for reliable transports
+		} else {
+			tx.arm(slotIJL, 64*cfg.T1) // Timer J
 		}
-		tx.timerIJL = cfg.Clock.AfterFunc(64*cfg.T1, tx.terminate)
+	}
+	if err := tx.l.tp.Send(data, t, tx.sendFailed); err != nil {
+		if code >= 200 {
+			return tx.terminateLocked(), err
+		}
+		return nil, err
+	}
+	if done {
+		return tx.terminateLocked(), nil
 	}
 	return nil, nil
 }
@@ -201,17 +246,17 @@ func (tx *ServerTx) receiveRetransmission(*sip.Request) {
 // whether the ACK was absorbed; an ACK in Accepted goes to the TU.
 func (tx *ServerTx) receiveACK(*sip.Request) bool {
 	tx.mu.Lock()
-	var after func()
+	var after func(error)
 	absorbed := false
 	switch tx.state {
 	case srvCompleted:
 		tx.state = srvConfirmed
-		stopTimer(&tx.timerG)
-		stopTimer(&tx.timerH)
+		tx.disarm(slotG)
+		tx.disarm(slotH)
 		if tx.reliable {
 			after = tx.terminateLocked() // Timer I is 0 for reliable transports
 		} else {
-			tx.timerIJL = tx.l.cfg.Clock.AfterFunc(tx.l.cfg.T4, tx.terminate)
+			tx.arm(slotIJL, tx.l.cfg.T4) // Timer I
 		}
 		absorbed = true
 	case srvConfirmed:
@@ -219,7 +264,7 @@ func (tx *ServerTx) receiveACK(*sip.Request) bool {
 	}
 	tx.mu.Unlock()
 	if after != nil {
-		after()
+		after(ErrTerminated)
 	}
 	return absorbed
 }
@@ -231,39 +276,33 @@ func (tx *ServerTx) answeredWith(tag string) bool {
 	return tag != "" && tag == tx.toTag
 }
 
-func (tx *ServerTx) timerGFired() {
+func (tx *ServerTx) timerGFired(gen uint32) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
-	if tx.state != srvCompleted {
+	if !tx.current(slotG, gen) || tx.last == nil {
+		return
+	}
+	switch tx.state {
+	case srvCompleted, srvAccepted: // Accepted: the UAS core's 2xx
+	default:
 		return
 	}
 	tx.resendLocked()
 	tx.interval = min(2*tx.interval, tx.l.cfg.T2)
-	tx.timerG = tx.l.cfg.Clock.AfterFunc(tx.interval, tx.timerGFired)
-}
-
-func (tx *ServerTx) retransmit2xx() {
-	tx.mu.Lock()
-	defer tx.mu.Unlock()
-	if tx.state != srvAccepted || tx.last == nil {
-		return
-	}
-	tx.resendLocked()
-	tx.interval = min(2*tx.interval, tx.l.cfg.T2)
-	tx.timerG = tx.l.cfg.Clock.AfterFunc(tx.interval, tx.retransmit2xx)
+	tx.arm(slotG, tx.interval)
 }
 
 // ackReceived stops the 2xx retransmissions.
 func (tx *ServerTx) ackReceived() {
 	tx.mu.Lock()
-	stopTimer(&tx.timerG)
+	tx.disarm(slotG)
 	tx.last = nil
 	tx.mu.Unlock()
 }
 
-func (tx *ServerTx) timerHFired() {
+func (tx *ServerTx) timerHFired(gen uint32) {
 	tx.mu.Lock()
-	fire := tx.state == srvCompleted
+	fire := tx.current(slotH, gen) && tx.state == srvCompleted
 	tx.mu.Unlock()
 	if !fire {
 		return
@@ -282,13 +321,13 @@ func (tx *ServerTx) cancel() {
 		return
 	}
 	tx.canceled = true
-	fn := tx.cancelFn
+	fn := tx.hook
 	if tx.cancelCh != nil {
 		close(tx.cancelCh)
 	}
 	tx.mu.Unlock()
 	if fn != nil {
-		fn()
+		fn(ErrCanceled)
 	}
 }
 
@@ -331,42 +370,41 @@ func (tx *ServerTx) terminate() {
 	after := tx.terminateLocked()
 	tx.mu.Unlock()
 	if after != nil {
-		after()
+		after(ErrTerminated)
 	}
 }
 
-// terminateLocked ends the transaction and returns what must run once the
-// lock is released (the Server's hook).
-func (tx *ServerTx) terminateLocked() func() {
+// terminateLocked ends the transaction and returns the Server's hook, to be
+// called with ErrTerminated once the lock is released.
+func (tx *ServerTx) terminateLocked() func(error) {
 	if tx.state == srvTerminated {
 		return nil
 	}
 	tx.state = srvTerminated
-	stopTimer(&tx.trying)
-	stopTimer(&tx.timerG)
-	stopTimer(&tx.timerH)
-	stopTimer(&tx.timerIJL)
+	for i := range tx.timers {
+		tx.disarm(i)
+	}
 	if tx.done != nil {
 		close(tx.done)
 	}
 	tx.last = nil
 	tx.l.removeServer(tx) // lock order: transaction, then shard
-	return tx.doneFn
+	return tx.hook
 }
 
-// setHooks installs the Server's context cancellation: onCancel runs when a
-// CANCEL arrives, onDone when the transaction terminates (at once if that
-// already happened).
-func (tx *ServerTx) setHooks(onCancel, onDone func()) {
+// setHook installs the Server's context cancellation: it is called with
+// ErrCanceled when a CANCEL arrives and with ErrTerminated when the
+// transaction ends (at once if either already happened).
+func (tx *ServerTx) setHook(hook func(error)) {
 	tx.mu.Lock()
-	tx.cancelFn, tx.doneFn = onCancel, onDone
+	tx.hook = hook
 	canceled, done := tx.canceled, tx.state == srvTerminated
 	tx.mu.Unlock()
-	if canceled && onCancel != nil {
-		onCancel()
+	if canceled {
+		hook(ErrCanceled)
 	}
-	if done && onDone != nil {
-		onDone()
+	if done {
+		hook(ErrTerminated)
 	}
 }
 

@@ -32,10 +32,3 @@ func (s *serializer) run(mu *sync.Mutex) {
 	s.delivering = false
 	mu.Unlock()
 }
-
-func stopTimer(t *Timer) {
-	if *t != nil {
-		(*t).Stop()
-		*t = nil
-	}
-}

@@ -75,7 +75,7 @@ func New(cfg Config) (*Layer, error) {
 		closeHooks: make(map[int]func(Flow)),
 		done:       make(chan struct{}),
 	}
-	l.bufPool.New = func() any { return new(bytes.Buffer) }
+	l.bufPool.New = func() any { b := make([]byte, 0, 2048); return &b }
 	l.dialer = c.Dialer
 	if l.dialer == nil {
 		l.dialer = &net.Dialer{Control: dscpControl(c.DSCP)}
@@ -323,12 +323,12 @@ func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
 }
 
 func (l *Layer) marshal(msg sip.Message) []byte {
-	buf := l.bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	msg.StringWrite(buf)
-	data := bytes.Clone(buf.Bytes())
-	if buf.Cap() <= 64<<10 {
-		l.bufPool.Put(buf)
+	bp := l.bufPool.Get().(*[]byte)
+	b := sip.AppendMessage((*bp)[:0], msg)
+	data := bytes.Clone(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		l.bufPool.Put(bp)
 	}
 	return data
 }
