@@ -135,6 +135,16 @@ func NewRequest(method sip.RequestMethod, ruri string, opts ...RequestOption) *s
 	return req
 }
 
+// NewIncomingRequest is NewRequest as a server sees it: with a top Via
+// (SIP/2.0/UDP 192.0.2.1:5060, a fresh branch), for tests that call a
+// Handler's ServeSIP directly with a Recorder.
+func NewIncomingRequest(method sip.RequestMethod, ruri string, opts ...RequestOption) *sip.Request {
+	req := NewRequest(method, ruri, opts...)
+	req.PrependHeader(&sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
+		Host: "192.0.2.1", Port: 5060, Params: sip.HeaderParams{{K: "branch", V: sip.GenerateBranch()}}})
+	return req
+}
+
 // WithHeader appends a header field.
 func WithHeader(name, value string) RequestOption {
 	return func(r *sip.Request) { r.AppendHeader(sip.NewHeader(name, value)) }

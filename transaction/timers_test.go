@@ -441,3 +441,25 @@ func TestClientErrorsAreTyped(t *testing.T) {
 	require.False(t, errors.Is(r.error(), transaction.ErrTimeout))
 	_ = n
 }
+
+func TestTimerMPassesRetransmitted2xxUp(t *testing.T) {
+	clock, n, uac, _ := fixture(t)
+	peer := newScripted(t, n)
+	var r result
+	tx, err := uac.Transactions.Request(context.Background(), siptest.NewRequest(sip.INVITE, "sip:bob@192.0.2.98"), peer.target(), r.opts())
+	require.NoError(t, err)
+	req, from := peer.read(t)
+	peer.reply(t, req, from, 200)
+	// RFC 6026 §7.2: in Accepted, every further 2xx goes to the TU.
+	peer.reply(t, req, from, 200)
+	require.Eventually(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.res) == 2 }, time.Second, time.Millisecond)
+	clock.Advance(31999 * time.Millisecond)
+	select {
+	case <-tx.Done():
+		t.Fatal("terminated before Timer M")
+	default:
+	}
+	clock.Advance(time.Millisecond)
+	<-tx.Done()
+	require.Equal(t, 200, tx.Final().StatusCode)
+}

@@ -385,6 +385,16 @@ func TestOwnAddressAndAdvertise(t *testing.T) {
 	require.True(t, l.IsOwnAddress("127.0.0.1", int(ln.Addr().Port())))
 	require.False(t, l.IsOwnAddress("127.0.0.1", 1))
 	require.False(t, l.IsOwnAddress("other.example.com", 5080))
+
+	// A wildcard bind advertises Config.AdvertisedHost.
+	g, err := New(Config{AdvertisedHost: "edge.example.net"})
+	require.NoError(t, err)
+	defer g.Close()
+	any, err := g.Listen(context.Background(), TCP, "0.0.0.0:0", ListenOptions{})
+	require.NoError(t, err)
+	host, port = any.Advertised()
+	require.Equal(t, "edge.example.net", host)
+	require.Equal(t, int(any.Addr().Port()), port)
 }
 
 func TestSCTPWhereSupported(t *testing.T) {
