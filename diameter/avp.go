@@ -275,6 +275,7 @@ func (r Result) AVP() *AVP {
 	return NewAVP(codeResultCode, 0, datatype.Unsigned32(r.Code))
 }
 
+// String names the result code.
 func (r Result) String() string {
 	if r.Vendor != 0 {
 		return fmt.Sprintf("%d (vendor %d)", r.Code, r.Vendor)

@@ -34,6 +34,7 @@ type DecodeError struct {
 	Reason     string
 }
 
+// Error describes the decoding failure.
 func (e *DecodeError) Error() string {
 	return "diameter: malformed message: " + e.Reason
 }

@@ -29,6 +29,7 @@ const (
 	StateReopen               // re-established, proving itself with DWR/DWA before carrying traffic
 )
 
+// String names the state.
 func (s State) String() string {
 	switch s {
 	case StateInitial:

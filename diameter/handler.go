@@ -108,6 +108,7 @@ type ResultError struct {
 	Message string // optional, sent as Error-Message
 }
 
+// Error gives the result code and message.
 func (e *ResultError) Error() string {
 	if e.Message != "" {
 		return fmt.Sprintf("diameter: result %d: %s", e.Code, e.Message)

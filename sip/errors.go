@@ -33,6 +33,7 @@ type ParseError struct {
 	Err error
 }
 
+// Error describes what failed to parse and why.
 func (e *ParseError) Error() string {
 	in := e.Input
 	if len(in) > 64 {
@@ -44,6 +45,7 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("sip: parse %s %q: %v", e.What, in, e.Err)
 }
 
+// Unwrap returns the cause.
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // StatusError is an error that should become a SIP response: the code and
@@ -68,6 +70,7 @@ func NewStatusError(code int, reason string, headers ...Header) *StatusError {
 	return &StatusError{Code: code, Reason: reason, Headers: headers}
 }
 
+// Error gives the status and the cause.
 func (e *StatusError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sip: %d %s", e.Code, e.Reason)
@@ -78,4 +81,5 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause.
 func (e *StatusError) Unwrap() error { return e.Err }
