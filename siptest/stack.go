@@ -18,6 +18,9 @@ type StackConfig struct {
 	// Handler serves requests; nil makes a client-only stack, which answers
 	// requests 405.
 	Handler sip.Handler
+	// NewHandler, when Handler is nil, builds the handler from the stack's
+	// transaction layer (for a proxy, which sends through it).
+	NewHandler func(*transaction.Layer) sip.Handler
 	// Transport and Transaction configure the layers; the Dialer and, when
 	// the Network has one, the Clock are filled in.
 	Transport   transport.Config
@@ -73,6 +76,9 @@ func NewStack(t testing.TB, n *Network, addr string, cfg StackConfig) *Stack {
 		xcfg.Clock = n.cfg.Clock
 	}
 	s := &Stack{Addr: ap, Transport: tp, Transactions: transaction.New(tp, xcfg)}
+	if cfg.Handler == nil && cfg.NewHandler != nil {
+		cfg.Handler = cfg.NewHandler(s.Transactions)
+	}
 	if cfg.Handler != nil {
 		s.Server = transaction.NewServer(s.Transactions, cfg.Handler, cfg.Server)
 		err = s.Server.Start()

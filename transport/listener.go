@@ -298,9 +298,25 @@ func (l *Layer) acceptLoop(ln *Listener) {
 	}
 }
 
-// listenerFor returns the listener a message to t leaves from: the one
-// bound to t.Local if set, else the first of t's transport and address
-// family.
+// ListenerFor returns the listener a message to t leaves from, and whose
+// advertised address goes into its Via: the one bound to t.Local if set,
+// else the first of t's transport and address family; nil if there is none.
+func (l *Layer) ListenerFor(t Target) *Listener { return l.listenerFor(t) }
+
+// ListenerAt returns the listener of transport bound to local (the Local of
+// an inbound Flow), or nil.
+func (l *Layer) ListenerAt(transport string, local netip.AddrPort) *Listener {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ln := range l.listeners {
+		if ln.transport == transport && (ln.addr == local ||
+			ln.addr.Addr().IsUnspecified() && ln.addr.Port() == local.Port()) {
+			return ln
+		}
+	}
+	return nil
+}
+
 func (l *Layer) listenerFor(t Target) *Listener {
 	l.mu.Lock()
 	defer l.mu.Unlock()

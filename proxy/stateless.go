@@ -1,0 +1,150 @@
+package proxy
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transaction"
+	"github.com/siphon-go/siphon/transport"
+)
+
+// forwardACK relays the ACK for a 2xx, which has no transaction: by the
+// dialog's route set (RFC 3261 §16.4, §16.6), on the peer the dialog was set
+// up with. An ACK whose next hop is this proxy is dropped, never looped.
+func (p *Proxy) forwardACK(ctx context.Context, req *sip.Request) {
+	fwd := sip.CloneRequest(req)
+	if err := p.preprocessRoutes(fwd); err != nil {
+		return
+	}
+	if !hasRoute(fwd) && p.isLocal(&fwd.Recipient) {
+		return // for this proxy, or its next hop is this proxy
+	}
+	if mf := fwd.MaxForwards(); mf != nil {
+		if *mf == 0 {
+			return
+		}
+		mf.Dec()
+	}
+	hop, err := nextHopURI(fwd)
+	if err != nil {
+		return
+	}
+	target, ok := p.dialogs.get(callID(fwd), &hop)
+	if !ok {
+		targets, err := p.resolve(ctx, hop)
+		if err != nil {
+			p.log.Debug("proxy: ACK dropped", "call-id", callID(req), "err", err)
+			return
+		}
+		target = targets[0]
+	}
+	transaction.PrependVia(fwd, branchPrefix+loopHash(req)+".ack")
+	if err := p.l.Send(fwd, target); err != nil {
+		p.log.Debug("proxy: ACK not sent", "call-id", callID(req), "err", err)
+	}
+}
+
+// ServeResponse implements transaction.ResponseHandler: a response that
+// matches no client transaction (a 2xx retransmitted after the transaction
+// ended) is forwarded statelessly by the Via below this proxy's (RFC 3261
+// §16.7, §18.2.2).
+func (p *Proxy) ServeResponse(res *sip.Response, f transport.Flow) {
+	via := res.Via()
+	if via == nil {
+		return
+	}
+	branch, _ := via.Params.Get("branch")
+	if !strings.HasPrefix(branch, branchPrefix) || !p.tp.IsOwnAddress(via.Host, via.Port) {
+		return
+	}
+	fwd := res.Clone()
+	fwd.RemoveHeader("Via")
+	next := fwd.Via()
+	if next == nil {
+		return
+	}
+	if t, ok := viaTarget(next); ok {
+		_ = p.tp.SendMessage(fwd, t, nil)
+	}
+}
+
+// viaTarget returns where a response goes by its Via: received and rport
+// when present (RFC 3581), else sent-by.
+func viaTarget(v *sip.ViaHeader) (transport.Target, bool) {
+	host := v.Host
+	if r, ok := v.Params.Get("received"); ok && r != "" {
+		host = r
+	}
+	tp := transport.Normalize(v.Transport)
+	if tp == "" {
+		return transport.Target{}, false
+	}
+	port := v.Port
+	if rp, ok := v.Params.Get("rport"); ok && rp != "" {
+		if n, err := strconv.Atoi(rp); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = int(transport.DefaultPort(tp))
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return transport.Target{}, false
+	}
+	return transport.Target{Transport: tp, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(port))}, true
+}
+
+// endOrphan ends the dialog of a 2xx that arrived after the call was failed
+// upstream (a reply-time reject): a proxy cannot retract it, so it ACKs and
+// BYEs the callee (RFC 3261 §13.2.2.4, §15), on the branch's next hop.
+func (p *Proxy) endOrphan(b *Branch, res *sip.Response) {
+	contacts, err := sip.Contacts(res)
+	if err != nil || len(contacts) == 0 || b.tx == nil {
+		return
+	}
+	base := b.base
+	target := b.tx.Target()
+	// The callee side of the route set: the Record-Route entries above this
+	// proxy's own, nearest first (RFC 3261 §12.1.2).
+	rr, _ := sip.RecordRoutes(res)
+	var route []sip.NameAddr
+	for _, r := range rr {
+		if p.isOwn(&r.URI) {
+			break
+		}
+		route = append([]sip.NameAddr{r}, route...)
+	}
+	build := func(m sip.RequestMethod, seq uint32) *sip.Request {
+		r := sip.NewRequest(m, contacts[0].URI)
+		if f := base.From(); f != nil {
+			r.AppendHeader(f)
+		}
+		if t := res.To(); t != nil {
+			r.AppendHeader(t)
+		}
+		if cid := base.CallID(); cid != nil {
+			r.AppendHeader(cid)
+		}
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: seq, MethodName: m})
+		mf := sip.MaxForwardsHeader(70)
+		r.AppendHeader(&mf)
+		_ = sip.SetNameAddrs(r, "Route", route)
+		r.SetBody(nil)
+		return r
+	}
+	seq := uint32(1)
+	if cs := base.CSeq(); cs != nil {
+		seq = cs.SeqNo
+	}
+	ack := build(sip.ACK, seq)
+	transaction.PrependVia(ack, "")
+	_ = p.l.Send(ack, target)
+	bye := build(sip.BYE, seq+1)
+	if _, err := p.l.Request(context.Background(), bye, target, transaction.ClientOptions{}); err != nil {
+		p.log.Debug("proxy: BYE for an orphan 2xx not sent", "call-id", callID(base), "err", err)
+	}
+}
