@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -147,4 +149,113 @@ func (p *Proxy) endOrphan(b *Branch, res *sip.Response) {
 	if _, err := p.l.Request(context.Background(), bye, target, transaction.ClientOptions{}); err != nil {
 		p.log.Debug("proxy: BYE for an orphan 2xx not sent", "call-id", callID(base), "err", err)
 	}
+}
+
+// StatelessConfig configures a Stateless forwarder.
+type StatelessConfig struct {
+	// Logger receives the forwarder's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Route chooses where a request that has no Route goes: a target URI
+	// (its host, port and transport are resolved). Nil forwards to the
+	// Request-URI.
+	Route func(req *sip.Request) (sip.Uri, error)
+	// Resolver resolves next hops; nil uses IP literals and A/AAAA.
+	Resolver Resolver
+}
+
+// Stateless is a stateless proxy (RFC 3261 §16.11): it keeps no transaction,
+// so it is used as the transport.Receiver of a transport.Layer directly,
+// without a transaction layer. Requests are forwarded by their Route or
+// Request-URI (or StatelessConfig.Route) with a Via whose branch is derived
+// from the received one, so that a retransmission, its CANCEL and its non-2xx
+// ACK reach the same downstream transaction; responses go back by their
+// Via.
+type Stateless struct {
+	p     *Proxy
+	route func(req *sip.Request) (sip.Uri, error)
+}
+
+// NewStateless returns a stateless forwarder on tp. Start tp with it:
+// tp.Start(s).
+func NewStateless(tp *transport.Layer, cfg StatelessConfig) *Stateless {
+	c := (&Config{Logger: cfg.Logger, Resolver: cfg.Resolver}).withDefaults()
+	return &Stateless{p: &Proxy{cfg: c, log: c.Logger, tp: tp}, route: cfg.Route}
+}
+
+// ReceiveMessage implements transport.Receiver.
+func (s *Stateless) ReceiveMessage(msg sip.Message, f transport.Flow) {
+	switch m := msg.(type) {
+	case *sip.Response:
+		s.p.ServeResponse(m, f)
+	case *sip.Request:
+		s.forward(m, f)
+	}
+}
+
+func (s *Stateless) forward(req *sip.Request, f transport.Flow) {
+	p := s.p
+	reply := func(code int) {
+		if req.Method != sip.ACK {
+			_ = p.tp.SendMessage(sip.NewResponse(req, code, ""), transport.ResponseTarget(req, f), nil)
+		}
+	}
+	if mf := req.MaxForwards(); mf != nil && *mf == 0 {
+		reply(sip.StatusTooManyHops)
+		return
+	}
+	fwd := sip.CloneRequest(req)
+	if err := p.preprocessRoutes(fwd); err != nil {
+		reply(sip.StatusBadRequest)
+		return
+	}
+	if mf := fwd.MaxForwards(); mf != nil {
+		mf.Dec()
+	} else {
+		v := sip.MaxForwardsHeader(70)
+		fwd.AppendHeader(&v)
+	}
+	var hop sip.Uri
+	var err error
+	if !hasRoute(fwd) && s.route != nil {
+		hop, err = s.route(fwd)
+	} else {
+		hop, err = nextHopURI(fwd)
+	}
+	if err != nil {
+		reply(sip.StatusNotFound)
+		return
+	}
+	targets, err := p.resolve(context.Background(), hop)
+	if err != nil {
+		if errors.Is(err, ErrLoop) {
+			reply(sip.StatusLoopDetected)
+		} else {
+			reply(sip.StatusServiceUnavailable)
+		}
+		return
+	}
+	transaction.PrependVia(fwd, statelessBranch(req))
+	if err := p.tp.SendMessage(fwd, targets[0], nil); err != nil {
+		p.log.Debug("proxy: stateless forward", "call-id", callID(req), "err", err)
+	}
+}
+
+// statelessBranch derives the forwarded branch from the received top Via
+// (RFC 3261 §16.11): the same for a request's retransmissions, its CANCEL
+// and the ACK to its non-2xx final.
+func statelessBranch(req *sip.Request) string {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		for _, s := range []string{b, v.Host, strconv.Itoa(v.Port)} {
+			for i := 0; i < len(s); i++ {
+				h ^= uint64(s[i])
+				h *= prime
+			}
+			h ^= 0xff
+			h *= prime
+		}
+	}
+	return branchPrefix + "sl" + strconv.FormatUint(h, 16)
 }
