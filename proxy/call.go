@@ -29,13 +29,11 @@ type Branch struct {
 	canceled bool
 }
 
-// Request returns the request as this branch forwarded it.
+// Request returns the request as this branch forwards it (without this
+// proxy's Via), or nil once the call is answered.
 func (b *Branch) Request() *sip.Request {
 	b.c.mu.Lock()
 	defer b.c.mu.Unlock()
-	if b.tx != nil {
-		return b.tx.Request()
-	}
 	return b.base
 }
 
@@ -58,8 +56,10 @@ type call struct {
 	fwd    *sip.Request // after route preprocessing
 	opts   Options
 	inFlow transport.Flow
+	up     transport.Target // where responses go upstream, for stateless 2xx
 	loop   string
 	invite bool
+	single bool // one target, nothing after it: the branch may use fwd itself
 	timerC int64
 
 	hookMu sync.Mutex // serialises Options.OnReply
@@ -93,12 +93,16 @@ func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.R
 		c.opts = *opts
 	}
 	c.inFlow, _ = transport.FlowFromContext(ctx)
+	if c.inFlow.Transport != "" {
+		c.up = transport.ResponseTarget(req, c.inFlow)
+	}
 	if r, ok := w.(transaction.Relayer); ok {
 		c.relay = r.RelayResponse
 	} else {
 		c.relay = w.WriteResponse
 	}
 	c.groups = groupTargets(targets, c.opts.Sequential)
+	c.single = len(targets) == 1 && c.opts.OnFailure == nil
 	first := c.groups[0]
 	c.groups = c.groups[1:]
 	c.startGroup(first)
@@ -168,7 +172,10 @@ func (c *call) startGroup(targets []Target) {
 // next hop and sends it.
 func (c *call) startBranch(b *Branch) {
 	p := c.p
-	fwd := sip.CloneRequest(c.fwd)
+	fwd := c.fwd
+	if !c.single {
+		fwd = sip.CopyRequest(c.fwd)
+	}
 	if b.Target.URI.Host != "" || b.Target.URI.Raw() != "" {
 		fwd.Recipient = *b.Target.URI.Clone()
 	}
@@ -201,7 +208,7 @@ func (c *call) startBranch(b *Branch) {
 			code = sip.StatusLoopDetected
 		}
 		p.log.Debug("proxy: branch not sent", "call-id", callID(fwd), "hop", b.hop.String(), "err", err)
-		c.branchFailed(b, nil, sip.NewResponse(c.req, code, ""), true)
+		c.branchFailed(b, nil, c.local(code), true)
 		return
 	}
 	if p.cfg.RecordRoute && toTag(fwd) == "" && recordRoutes(fwd.Method) {
@@ -243,16 +250,23 @@ func (c *call) addRecordRoute(fwd *sip.Request, out transport.Target) {
 // target.
 func (c *call) send(b *Branch) {
 	c.mu.Lock()
-	if c.final && !c.invite || b.canceled {
+	if c.final || c.canceled || b.canceled {
 		c.mu.Unlock()
-		c.branchFailed(b, nil, sip.NewResponse(c.req, sip.StatusRequestTerminated, ""), true)
+		c.branchFailed(b, nil, c.local(sip.StatusRequestTerminated), true)
 		return
 	}
 	target := b.targets[b.next]
 	b.next++
+	retry := b.tx != nil
 	c.mu.Unlock()
 
-	req := sip.CloneRequest(b.base)
+	// The first attempt sends the branch's request itself (the transaction
+	// adds its Via); a failover resends a copy without that Via.
+	req := b.base
+	if retry {
+		req = sip.CopyRequest(b.base)
+		req.RemoveHeader("Via")
+	}
 	opts := transaction.ClientOptions{
 		Branch:     branchPrefix + c.loop + "." + sip.GenerateTag(),
 		OnResponse: func(tx *transaction.ClientTx, res *sip.Response) { c.onResponse(b, tx, res) },
@@ -345,7 +359,12 @@ func (c *call) onResponse(b *Branch, tx *transaction.ClientTx, res *sip.Response
 		return
 	}
 	if reject {
-		res = statusResponse(c.req, se)
+		c.mu.Lock()
+		req := c.req
+		c.mu.Unlock()
+		if req != nil {
+			res = statusResponse(req, se)
+		}
 	}
 	c.branchFailed(b, tx, res, reject)
 }
@@ -369,20 +388,28 @@ func (c *call) onError(b *Branch, tx *transaction.ClientTx, err error) {
 	if errors.Is(err, transaction.ErrTimeout) || errors.Is(err, transaction.ErrTimerC) {
 		code = sip.StatusRequestTimeout
 	}
-	c.p.log.Debug("proxy: branch failed", "call-id", callID(c.req), "err", err)
-	c.branchFailed(b, tx, sip.NewResponse(c.req, code, ""), true)
+	c.p.log.Debug("proxy: branch failed", "branch", b.Index, "err", err)
+	c.branchFailed(b, tx, c.local(code), true)
 }
 
 // branchFailed records a branch's non-2xx final response and, once no
 // branch is pending, moves on: the next group, the failure hook's targets or
 // the best response upstream.
 func (c *call) branchFailed(b *Branch, tx *transaction.ClientTx, res *sip.Response, local bool) {
-	code := res.StatusCode
 	c.mu.Lock()
 	if b.done {
 		c.mu.Unlock()
 		return
 	}
+	if c.final || res == nil {
+		// Answered already: the branch's outcome no longer matters.
+		b.done = true
+		c.pending--
+		c.mu.Unlock()
+		c.finish()
+		return
+	}
+	code := res.StatusCode
 	// A 503 from the next hop also fails over to its next address.
 	if code == sip.StatusServiceUnavailable && !local && b.next < len(b.targets) && !c.final && !c.canceled && !b.canceled {
 		c.mu.Unlock()
@@ -554,14 +581,15 @@ func (c *call) cancelAll(hook bool) {
 	fire := !c.final && !c.canceled
 	c.canceled = true
 	c.cancelPendingLocked(nil)
-	pending := c.pending
+	pending := c.pending + c.starting
+	req := c.req
 	c.mu.Unlock()
-	if hook && fire && c.opts.OnCancel != nil {
-		c.cancelled.Do(func() { c.opts.OnCancel(c.req) })
+	if hook && fire && c.opts.OnCancel != nil && req != nil {
+		c.cancelled.Do(func() { c.opts.OnCancel(req) })
 	}
 	if pending == 0 {
 		c.mu.Lock()
-		if !c.final {
+		if !c.final && c.pending == 0 && c.starting == 0 {
 			c.final = true
 			_ = c.relay(sip.NewResponse(c.req, sip.StatusRequestTerminated, ""))
 		}
@@ -570,10 +598,23 @@ func (c *call) cancelAll(hook bool) {
 	}
 }
 
-// finish closes done once the final response has gone upstream.
+// finish closes done once the final response has gone upstream, and lets
+// go of the messages the call no longer needs: its client transactions
+// linger for up to 64*T1 (RFC 6026) and keep the call reachable.
 func (c *call) finish() {
 	c.mu.Lock()
 	final := c.final
+	if final && c.starting == 0 {
+		c.fwd, c.best, c.auth = nil, nil, nil
+		if c.pending == 0 {
+			c.req = nil
+		}
+		if c.answered {
+			for _, b := range c.branches {
+				b.base = nil
+			}
+		}
+	}
 	c.mu.Unlock()
 	if final {
 		select {
@@ -582,6 +623,18 @@ func (c *call) finish() {
 			close(c.done)
 		}
 	}
+}
+
+// local returns a response this proxy generates for the request, or nil once
+// the call has let go of it.
+func (c *call) local(code int) *sip.Response {
+	c.mu.Lock()
+	req := c.req
+	c.mu.Unlock()
+	if req == nil {
+		return nil
+	}
+	return sip.NewResponse(req, code, "")
 }
 
 // remember records the dialog's next hops for in-dialog requests: toward
@@ -611,11 +664,11 @@ func (c *call) remember(b *Branch, res *sip.Response) {
 // forwardUpstream sends a response along the request's flow without the
 // server transaction (additional 2xx, RFC 6026 §8.4).
 func (c *call) forwardUpstream(res *sip.Response) {
-	if c.inFlow.Transport == "" {
+	if c.up.Transport == "" {
 		return
 	}
-	if err := c.p.tp.SendMessage(res, transport.ResponseTarget(c.req, c.inFlow), nil); err != nil {
-		c.p.log.Debug("proxy: 2xx not forwarded", "call-id", callID(c.req), "err", err)
+	if err := c.p.tp.SendMessage(res, c.up, nil); err != nil {
+		c.p.log.Debug("proxy: 2xx not forwarded", "call-id", callID(res), "err", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -44,17 +43,24 @@ func (realClock) AfterFunc(d time.Duration, f func()) transaction.Timer {
 	return time.AfterFunc(d, f)
 }
 
-// uriKey identifies a next hop: host, port and transport.
+// uriKey identifies a next hop of a dialog: Call-ID, host, port and
+// transport, in one allocation (the key must not keep a message alive).
 func uriKey(callID string, u *sip.Uri) string {
-	var b strings.Builder
-	b.WriteString(callID)
-	b.WriteByte('|')
-	b.WriteString(strings.ToLower(u.Host))
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(u.Port))
-	b.WriteByte('|')
-	b.WriteString(URITransport(u))
-	return b.String()
+	var buf [256]byte
+	b := append(buf[:0], callID...)
+	b = append(b, '|')
+	for i := 0; i < len(u.Host); i++ {
+		c := u.Host[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	b = append(b, ':')
+	b = strconv.AppendInt(b, int64(u.Port), 10)
+	b = append(b, '|')
+	b = append(b, URITransport(u)...)
+	return string(b)
 }
 
 func (d *dialogs) put(callID string, u *sip.Uri, t transport.Target) {

@@ -47,14 +47,14 @@ func New(l *transaction.Layer, cfg Config) *Proxy {
 // ServeSIP implements sip.Handler.
 func (p *Proxy) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
 	if req.Method == sip.ACK {
-		p.forwardACK(ctx, req)
+		p.forwardACK(ctx, req, nil)
 		return
 	}
 	if err := p.validate(req); err != nil {
 		_ = sip.RespondError(w, req, err)
 		return
 	}
-	fwd := sip.CloneRequest(req)
+	fwd := sip.CopyRequest(req)
 	if err := p.preprocessRoutes(fwd); err != nil {
 		_ = sip.Respond(w, req, sip.StatusBadRequest, "Bad Request - Malformed Route")
 		return
@@ -136,11 +136,18 @@ func (p *Proxy) answerOptions(ctx context.Context, w sip.ResponseWriter, req *si
 // been sent upstream or the request has been cancelled. It is for handlers
 // that pick targets themselves, such as a registrar looking up contacts.
 // req is not modified.
+//
+// An ACK (for a 2xx; the ACK for a non-2xx never leaves its transaction) is
+// forwarded statelessly to the first target.
 func (p *Proxy) Relay(ctx context.Context, w sip.ResponseWriter, req *sip.Request, opts *Options, targets ...Target) error {
+	if req.Method == sip.ACK {
+		p.forwardACK(ctx, req, targets)
+		return nil
+	}
 	if err := p.validate(req); err != nil {
 		return sip.RespondError(w, req, err)
 	}
-	fwd := sip.CloneRequest(req)
+	fwd := sip.CopyRequest(req)
 	if err := p.preprocessRoutes(fwd); err != nil {
 		return sip.Respond(w, req, sip.StatusBadRequest, "Bad Request - Malformed Route")
 	}

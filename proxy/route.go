@@ -2,11 +2,9 @@ package proxy
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/siphon-go/siphon/sip"
@@ -200,39 +198,51 @@ const branchPrefix = sip.BranchMagicCookie + "-sp"
 func loopHash(req *sip.Request) string {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	mix := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= prime
-		}
-		h ^= 0xff
+	add := func(c byte) {
+		h ^= uint64(c)
 		h *= prime
 	}
-	mix(req.Recipient.String())
-	if f := req.From(); f != nil {
-		t, _ := f.Params.Get("tag")
-		mix(t)
+	mix := func(s string) {
+		for i := 0; i < len(s); i++ {
+			add(s[i])
+		}
+		add(0xff)
 	}
-	if t := req.To(); t != nil {
-		tag, _ := t.Params.Get("tag")
-		mix(tag)
+	var buf [256]byte
+	for _, c := range sip.AppendURI(buf[:0], &req.Recipient) {
+		add(c)
 	}
-	if c := req.CallID(); c != nil {
-		mix(string(*c))
-	}
-	if c := req.CSeq(); c != nil {
-		mix(strconv.FormatUint(uint64(c.SeqNo), 10))
-	}
-	for _, name := range [...]string{"Proxy-Require", "Proxy-Authorization", "Route"} {
-		for _, v := range sip.HeaderValues(req, name) {
-			mix(v)
+	add(0xff)
+	for _, hd := range req.Headers() {
+		switch v := hd.(type) {
+		case *sip.FromHeader:
+			t, _ := v.Params.Get("tag")
+			add('f')
+			mix(t)
+		case *sip.ToHeader:
+			t, _ := v.Params.Get("tag")
+			add('t')
+			mix(t)
+		case *sip.CallIDHeader:
+			mix(string(*v))
+		case *sip.CSeqHeader:
+			for i := 0; i < 4; i++ {
+				add(byte(v.SeqNo >> (8 * i)))
+			}
+		default:
+			switch hd.Name() {
+			case "Proxy-Require", "Proxy-Authorization", "Route":
+				mix(hd.Value())
+			}
 		}
 	}
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(h >> (8 * i))
+	const digits = "0123456789abcdef"
+	var out [16]byte
+	for i := 15; i >= 0; i-- {
+		out[i] = digits[h&0xf]
+		h >>= 4
 	}
-	return hex.EncodeToString(b[:])
+	return string(out[:])
 }
 
 // looped reports whether one of req's Via entries is this proxy's and

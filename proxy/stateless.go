@@ -16,12 +16,21 @@ import (
 // forwardACK relays the ACK for a 2xx, which has no transaction: by the
 // dialog's route set (RFC 3261 §16.4, §16.6), on the peer the dialog was set
 // up with. An ACK whose next hop is this proxy is dropped, never looped.
-func (p *Proxy) forwardACK(ctx context.Context, req *sip.Request) {
-	fwd := sip.CloneRequest(req)
+func (p *Proxy) forwardACK(ctx context.Context, req *sip.Request, targets []Target) {
+	fwd := sip.CopyRequest(req)
 	if err := p.preprocessRoutes(fwd); err != nil {
 		return
 	}
-	if !hasRoute(fwd) && p.isLocal(&fwd.Recipient) {
+	var t *Target
+	if len(targets) > 0 {
+		t = &targets[0]
+		if t.URI.Host != "" {
+			fwd.Recipient = *t.URI.Clone()
+		}
+		for i := len(t.Route) - 1; i >= 0; i-- {
+			_ = sip.PushNameAddr(fwd, "Route", t.Route[i])
+		}
+	} else if !hasRoute(fwd) && p.isLocal(&fwd.Recipient) {
 		return // for this proxy, or its next hop is this proxy
 	}
 	if mf := fwd.MaxForwards(); mf != nil {
@@ -30,18 +39,23 @@ func (p *Proxy) forwardACK(ctx context.Context, req *sip.Request) {
 		}
 		mf.Dec()
 	}
-	hop, err := nextHopURI(fwd)
-	if err != nil {
-		return
-	}
-	target, ok := p.dialogs.get(callID(fwd), &hop)
-	if !ok {
-		targets, err := p.resolve(ctx, hop)
+	var target transport.Target
+	if t != nil && t.Next.Transport != "" {
+		target = t.Next
+	} else {
+		hop, err := nextHopURI(fwd)
 		if err != nil {
-			p.log.Debug("proxy: ACK dropped", "call-id", callID(req), "err", err)
 			return
 		}
-		target = targets[0]
+		var ok bool
+		if target, ok = p.dialogs.get(callID(fwd), &hop); !ok {
+			targets, err := p.resolve(ctx, hop)
+			if err != nil {
+				p.log.Debug("proxy: ACK dropped", "call-id", callID(req), "err", err)
+				return
+			}
+			target = targets[0]
+		}
 	}
 	transaction.PrependVia(fwd, branchPrefix+loopHash(req)+".ack")
 	if err := p.l.Send(fwd, target); err != nil {
@@ -203,7 +217,7 @@ func (s *Stateless) forward(req *sip.Request, f transport.Flow) {
 		reply(sip.StatusTooManyHops)
 		return
 	}
-	fwd := sip.CloneRequest(req)
+	fwd := sip.CopyRequest(req)
 	if err := p.preprocessRoutes(fwd); err != nil {
 		reply(sip.StatusBadRequest)
 		return

@@ -116,6 +116,10 @@ func appendNameAddr(b []byte, display string, u *Uri, params HeaderParams) []byt
 	return appendParams(b, params, ';')
 }
 
+// AppendURI appends the text of u to b, as Uri.String writes it, without
+// allocating.
+func AppendURI(b []byte, u *Uri) []byte { return appendURI(b, u) }
+
 // appendURI writes u as sipgo's Uri.String does.
 func appendURI(b []byte, u *Uri) []byte {
 	if u.Wildcard {

@@ -123,7 +123,7 @@ func parseNameAddrInto(s string, display *string, u *Uri, params *HeaderParams) 
 	if err := parseURIInto(uri, u); err != nil {
 		return err
 	}
-	if n := strings.Count(rest, ";"); n > 0 && *params == nil {
+	if n := strings.Count(rest, ";"); n > 0 && cap(*params)-len(*params) < n {
 		*params = make(HeaderParams, 0, n)
 	}
 	return parseParams(rest, params)

@@ -281,15 +281,31 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 	}
 	switch canon {
 	case "From":
-		h := &FromHeader{}
+		b := &struct {
+			h FromHeader
+			p [2]HeaderKV
+		}{}
+		h := &b.h
+		h.Params = b.p[:0:2]
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
 		}
+		if len(h.Params) == 0 {
+			h.Params = nil
+		}
 		msg.AppendHeader(h)
 	case "To":
-		h := &ToHeader{}
+		b := &struct {
+			h ToHeader
+			p [2]HeaderKV
+		}{}
+		h := &b.h
+		h.Params = b.p[:0:2]
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
+		}
+		if len(h.Params) == 0 {
+			h.Params = nil
 		}
 		msg.AppendHeader(h)
 	case "CSeq":
@@ -339,7 +355,7 @@ func splitVia(msg Message, value string, lenient bool) error {
 		parse = parseViaLenient
 	}
 	if strings.IndexByte(value, ',') < 0 {
-		v := &ViaHeader{}
+		v := newVia()
 		if err := parse(value, v); err != nil {
 			if lenient {
 				msg.AppendHeader(NewHeader("Via", value))
@@ -351,7 +367,7 @@ func splitVia(msg Message, value string, lenient bool) error {
 		return nil
 	}
 	return splitList(value, func(part string) error {
-		v := &ViaHeader{}
+		v := newVia()
 		if err := parse(part, v); err != nil {
 			if lenient {
 				msg.AppendHeader(NewHeader("Via", part))
@@ -512,10 +528,20 @@ func parseVia(s string, v *ViaHeader) error {
 	if v.Host == "" {
 		return errBadVia
 	}
-	if n := strings.Count(s, ";"); n > 0 {
+	if n := strings.Count(s, ";"); n > 0 && n+1 > cap(v.Params) {
 		v.Params = make(HeaderParams, 0, n+1) // room for received or rport
 	}
 	return parseParams(s, &v.Params)
+}
+
+// newVia allocates a Via with room for four parameters in the same block.
+func newVia() *ViaHeader {
+	b := &struct {
+		h ViaHeader
+		p [4]HeaderKV
+	}{}
+	b.h.Params = b.p[:0:4]
+	return &b.h
 }
 
 // parseViaLenient keeps the sent-by of a Via whose parameters are broken, so
@@ -614,49 +640,10 @@ var canonicalNames = map[string]string{
 
 // CanonicalName returns the canonical spelling of a header name given in any
 // case or in compact form ("k" → "Supported"), or name unchanged if siphon does
-// not know it.
+// not know it. It does not allocate.
 func CanonicalName(name string) string {
-	switch name {
-	case "Via", "v", "V", "via":
-		return "Via"
-	case "From", "f", "F", "from":
-		return "From"
-	case "To", "t", "T", "to":
-		return "To"
-	case "Call-ID", "i", "I", "call-id":
-		return "Call-ID"
-	case "CSeq", "cseq":
-		return "CSeq"
-	case "Content-Length", "l", "L", "content-length":
-		return "Content-Length"
-	case "Content-Type", "c", "C", "content-type":
-		return "Content-Type"
-	case "Max-Forwards", "max-forwards":
-		return "Max-Forwards"
-	}
-	if c, ok := canonicalNames[name]; ok {
+	if c := canonicalOf(name); c != "" {
 		return c
-	}
-	if c, ok := canonicalNames[lower(name)]; ok {
-		return c
-	}
-	switch lower(name) {
-	case "via":
-		return "Via"
-	case "from":
-		return "From"
-	case "to":
-		return "To"
-	case "call-id":
-		return "Call-ID"
-	case "cseq":
-		return "CSeq"
-	case "content-length":
-		return "Content-Length"
-	case "content-type":
-		return "Content-Type"
-	case "max-forwards":
-		return "Max-Forwards"
 	}
 	return name
 }

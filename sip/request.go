@@ -29,3 +29,28 @@ func Retarget(req *Request, uri Uri) *Request {
 	c.Recipient = *uri.Clone()
 	return c
 }
+
+// CopyRequest returns a copy of req that shares its header values and body:
+// a new header list (so headers can be added, removed and replaced on the
+// copy alone), a new Request-URI, and its own Max-Forwards, which forwarding
+// decrements. It is much cheaper than CloneRequest. Header values must then
+// be treated as immutable, as siphon's helpers do: change a header by
+// replacing it, not by editing the shared value.
+func CopyRequest(req *Request) *Request {
+	c := sipgo.NewRequest(req.Method, Uri{})
+	c.Recipient = *req.Recipient.Clone()
+	c.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		if mf, ok := h.(*MaxForwardsHeader); ok {
+			v := *mf
+			c.AppendHeader(&v)
+			continue
+		}
+		c.AppendHeader(h)
+	}
+	if b := req.Body(); len(b) > 0 {
+		// SetBody would look up Content-Length again; the header is shared.
+		c.SetBody(b)
+	}
+	return c
+}

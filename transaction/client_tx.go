@@ -139,8 +139,14 @@ func (l *Layer) startTx(ctx context.Context, req *sip.Request, t transport.Targe
 	return tx, nil
 }
 
-// Request returns the request as sent, with the transaction's Via.
-func (tx *ClientTx) Request() *sip.Request { return tx.req }
+// Request returns the request as sent, with the transaction's Via, until a
+// final response arrives; then the transaction, which only lingers to absorb
+// retransmissions (Timer D, K or M), lets go of it and Request returns nil.
+func (tx *ClientTx) Request() *sip.Request {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.req
+}
 
 // Target returns where the request went (after any UDP-to-TCP switch).
 func (tx *ClientTx) Target() transport.Target { return tx.target }
@@ -169,7 +175,8 @@ func (tx *ClientTx) Err() error {
 	return tx.err
 }
 
-// Final returns the first final response, or nil.
+// Final returns the first final response of a transaction started without
+// ClientOptions.OnResponse (as Do does), or nil.
 func (tx *ClientTx) Final() *sip.Response {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
@@ -197,12 +204,21 @@ func (tx *ClientTx) onTimer(slot uint8, gen uint32) {
 // current reports, under the lock, whether a firing of slot is the latest.
 func (tx *ClientTx) current(slot int, gen uint32) bool { return tx.timers[slot].gen == gen }
 
-func (tx *ClientTx) emit(fn func()) { tx.ser.pending = append(tx.ser.pending, fn) }
-
 func (tx *ClientTx) deliver(res *sip.Response) {
-	if f := tx.opts.OnResponse; f != nil {
-		tx.emit(func() { f(tx, res) })
+	if tx.opts.OnResponse != nil {
+		tx.ser.pending = append(tx.ser.pending, event{res: res})
 	}
+}
+
+// run delivers the queued events to the transaction's user.
+func (tx *ClientTx) run() { tx.ser.run(&tx.mu, tx.dispatch) }
+
+func (tx *ClientTx) dispatch(ev event) {
+	if ev.err != nil {
+		tx.opts.OnError(tx, ev.err)
+		return
+	}
+	tx.opts.OnResponse(tx, ev.res)
 }
 
 func (tx *ClientTx) fail(err error) {
@@ -213,8 +229,8 @@ func (tx *ClientTx) fail(err error) {
 	if tx.finished != nil {
 		close(tx.finished)
 	}
-	if f := tx.opts.OnError; f != nil {
-		tx.emit(func() { f(tx, err) })
+	if tx.opts.OnError != nil {
+		tx.ser.pending = append(tx.ser.pending, event{err: err})
 	}
 }
 
@@ -253,8 +269,8 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 				tx.disarm(slotBF)
 				tx.disarm(slotC)
 				tx.state = cliCompleted
-				tx.setFinal(res)
 				tx.sendACK(res)
+				tx.setFinal(res)
 				tx.deliver(res)
 				if tx.reliable {
 					tx.terminateLocked() // Timer D is 0 for reliable transports
@@ -295,16 +311,22 @@ func (tx *ClientTx) receiveResponse(res *sip.Response, _ transport.Flow) {
 	if sendCancel {
 		tx.sendCancel()
 	}
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) setFinal(res *sip.Response) {
 	if tx.final == nil && tx.err == nil {
-		tx.final = res
+		// Kept only for those who get it from Final: with OnResponse the
+		// caller has it, and a lingering transaction holds no message.
+		if tx.opts.OnResponse == nil {
+			tx.final = res
+		}
 		if tx.finished != nil {
 			close(tx.finished)
 		}
 	}
+	// Nothing is retransmitted any more (the non-2xx ACK is already built).
+	tx.data, tx.req = nil, nil
 }
 
 // sendACK acknowledges a non-2xx final (RFC 3261 §17.1.1.3): the INVITE's
@@ -374,9 +396,12 @@ func (tx *ClientTx) sendCancel() {
 	// §9.1: a transaction whose CANCEL gets no final within 64*T1 is over.
 	tx.arm(slotBF, 64*tx.l.cfg.T1)
 	tx.disarm(slotC)
-	tx.mu.Unlock()
-
 	inv := tx.req
+	tx.mu.Unlock()
+	if inv == nil {
+		return
+	}
+
 	c := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	if v := inv.Via(); v != nil {
 		c.AppendHeader(v.Clone())
@@ -415,7 +440,7 @@ func (tx *ClientTx) abandon() {
 	tx.fail(context.Canceled)
 	tx.terminateLocked()
 	tx.mu.Unlock()
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) retransmit(gen uint32) {
@@ -450,7 +475,7 @@ func (tx *ClientTx) timeout(gen uint32) {
 		}
 	}
 	tx.mu.Unlock()
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) timerCFired(gen uint32) {
@@ -471,7 +496,7 @@ func (tx *ClientTx) timerCFired(gen uint32) {
 	if cancel {
 		tx.sendCancel()
 	}
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) linger(gen uint32) {
@@ -480,7 +505,7 @@ func (tx *ClientTx) linger(gen uint32) {
 		tx.terminateLocked()
 	}
 	tx.mu.Unlock()
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) sendFailed(err error) {
@@ -491,14 +516,14 @@ func (tx *ClientTx) sendFailed(err error) {
 	}
 	tx.terminateLocked()
 	tx.mu.Unlock()
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) terminate() {
 	tx.mu.Lock()
 	tx.terminateLocked()
 	tx.mu.Unlock()
-	tx.ser.run(&tx.mu)
+	tx.run()
 }
 
 func (tx *ClientTx) terminateLocked() {

@@ -104,3 +104,11 @@ func toTagOf(m sip.Message) string {
 	}
 	return ""
 }
+
+// own returns k with its strings copied into one allocation of its own, so
+// that it does not keep a message's header text alive.
+func (k ackKey) own() ackKey {
+	all := k.callID + k.fromTag + k.toTag
+	a, b := len(k.callID), len(k.callID)+len(k.fromTag)
+	return ackKey{callID: all[:a], cseq: k.cseq, fromTag: all[a:b], toTag: all[b:]}
+}

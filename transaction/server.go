@@ -24,6 +24,11 @@ type ServerConfig struct {
 	MaxInflight int
 	// RetryAfter is the Retry-After of those 503s, in seconds; default 5.
 	RetryAfter int
+	// InlineACK runs the handler for an ACK that no transaction absorbed on
+	// the goroutine that read it, instead of a goroutine of its own. Set it
+	// when the handler's ACK path never blocks, as a proxy's does (it relays
+	// the ACK statelessly): it saves a goroutine hand-off per call.
+	InlineACK bool
 }
 
 // Relayer is implemented by the ResponseWriter a Server passes to handlers.
@@ -150,6 +155,7 @@ func (s *Server) serve(tx *ServerTx) {
 			_ = tx.Respond(sip.NewResponse(req, code, ""))
 		}
 		cancel(nil)
+		tx.clearHook()
 	}()
 	s.h.ServeSIP(transport.NewContext(ctx, tx.Flow()), w, req)
 }
@@ -157,6 +163,15 @@ func (s *Server) serve(tx *ServerTx) {
 // ServeACK implements TU.
 func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
 	if s.shutting.Load() {
+		return
+	}
+	if s.cfg.InlineACK {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("transaction: handler panic on ACK", "call-id", callID(req), "panic", fmt.Sprint(r))
+			}
+		}()
+		s.h.ServeSIP(transport.NewContext(s.base, f), ackWriter{}, req)
 		return
 	}
 	s.inflight.Add(1)

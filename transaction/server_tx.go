@@ -1,6 +1,7 @@
 package transaction
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,11 @@ type ServerTx struct {
 }
 
 func newServerTx(l *Layer, req *sip.Request, k key, f transport.Flow) *ServerTx {
+	// The key outlives the request: copy its strings out of the message's
+	// header text (one allocation), so a lingering transaction does not keep
+	// the whole message alive.
+	kb := k.branch + k.host
+	k.branch, k.host = kb[:len(k.branch)], kb[len(k.branch):]
 	tx := &ServerTx{
 		l:        l,
 		key:      k,
@@ -115,15 +121,32 @@ func (tx *ServerTx) onTimer(slot uint8, gen uint32) {
 
 func (tx *ServerTx) sendTrying(gen uint32) {
 	tx.mu.Lock()
-	send := tx.current(slotTrying, gen) && tx.state == srvProceeding && tx.last == nil
+	req := tx.req
+	send := tx.current(slotTrying, gen) && tx.state == srvProceeding && tx.last == nil && req != nil
 	tx.mu.Unlock()
 	if send {
-		_ = tx.Respond(sip.NewResponse(tx.req, sip.StatusTrying, ""))
+		_ = tx.Respond(sip.NewResponse(req, sip.StatusTrying, ""))
 	}
 }
 
-// Request returns the request that created the transaction.
-func (tx *ServerTx) Request() *sip.Request { return tx.req }
+// Request returns the request that created the transaction. Once the
+// transaction has sent its final response and only lingers to absorb
+// retransmissions (RFC 3261 §17.2), it drops the request and Request
+// returns nil; the Server's handler keeps its own reference.
+func (tx *ServerTx) Request() *sip.Request {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	return tx.req
+}
+
+// compact drops what a lingering transaction no longer needs: the request,
+// and references into the response's header text. tx.mu is held.
+func (tx *ServerTx) compact() {
+	tx.req = nil
+	if tx.toTag != "" {
+		tx.toTag = strings.Clone(tx.toTag)
+	}
+}
 
 // Flow returns the flow the request arrived on.
 func (tx *ServerTx) Flow() transport.Flow { return tx.flow }
@@ -180,9 +203,11 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(error), err
 		// INVITEs and passing 2xx ACKs up.
 		tx.state = srvAccepted
 		tx.last = nil
+		tx.compact()
 		tx.arm(slotIJL, 64*cfg.T1) // Timer L
 		if uas && !tx.reliable {
 			if ak, ok := ackKeyOf(res); ok {
+				ak = ak.own()
 				tx.ack = ak
 				s := tx.l.ackShard(ak)
 				s.mu.Lock()
@@ -202,6 +227,7 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(error), err
 		tx.arm(slotH, 64*cfg.T1)
 	default:
 		tx.state = srvCompleted
+		tx.compact()
 		if tx.reliable {
 			done = true // Timer J is 0 for reliable transports
 		} else {
@@ -251,6 +277,7 @@ func (tx *ServerTx) receiveACK(*sip.Request) bool {
 	switch tx.state {
 	case srvCompleted:
 		tx.state = srvConfirmed
+		tx.compact()
 		tx.disarm(slotG)
 		tx.disarm(slotH)
 		if tx.reliable {
@@ -406,6 +433,13 @@ func (tx *ServerTx) setHook(hook func(error)) {
 	if done {
 		hook(ErrTerminated)
 	}
+}
+
+// clearHook drops the Server's hook once its handler has returned.
+func (tx *ServerTx) clearHook() {
+	tx.mu.Lock()
+	tx.hook = nil
+	tx.mu.Unlock()
 }
 
 // FinalSent reports whether a final response has been sent.

@@ -461,5 +461,8 @@ func TestTimerMPassesRetransmitted2xxUp(t *testing.T) {
 	}
 	clock.Advance(time.Millisecond)
 	<-tx.Done()
-	require.Equal(t, 200, tx.Final().StatusCode)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Equal(t, 200, r.res[0].StatusCode)
+	require.Nil(t, tx.Final(), "with OnResponse the transaction keeps no message")
 }

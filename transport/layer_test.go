@@ -345,7 +345,7 @@ func TestDSCPMarksSockets(t *testing.T) {
 	defer l.Close()
 	ln, err := l.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{})
 	require.NoError(t, err)
-	require.Equal(t, DefaultDSCP<<2, tos(t, ln.pc.(*net.UDPConn)))
+	require.Equal(t, DefaultDSCP<<2, tos(t, udpOf(ln.pc)))
 	ln2, err := l.Listen(context.Background(), TCP, "127.0.0.1:0", ListenOptions{DSCP: 46})
 	require.NoError(t, err)
 	require.Equal(t, 46<<2, tos(t, ln2.ln.(*net.TCPListener)))
@@ -354,7 +354,7 @@ func TestDSCPMarksSockets(t *testing.T) {
 	defer l3.Close()
 	ln3, err := l3.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{})
 	require.NoError(t, err)
-	require.Equal(t, 0, tos(t, ln3.pc.(*net.UDPConn)))
+	require.Equal(t, 0, tos(t, udpOf(ln3.pc)))
 	_, err = New(Config{DSCP: 64})
 	require.Error(t, err)
 }
@@ -410,4 +410,12 @@ func TestSCTPWhereSupported(t *testing.T) {
 	require.NoError(t, b.SendMessage(request(t, "OPTIONS", 1, "sctp"), Target{Transport: SCTP, Addr: listenerAddr(t, a, SCTP)}, nil))
 	got := sa.next(t)
 	require.Equal(t, SCTP, got.flow.Transport)
+}
+
+// udpOf returns the *net.UDPConn under a listener's packet conn.
+func udpOf(pc packetConn) *net.UDPConn {
+	if u, ok := pc.(interface{ underlying() *net.UDPConn }); ok {
+		return u.underlying()
+	}
+	return pc.(*net.UDPConn)
 }

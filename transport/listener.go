@@ -126,7 +126,9 @@ func (l *Layer) Listen(ctx context.Context, transport, addr string, opts ListenO
 // net.PacketConn works (siptest's memory network uses this).
 func (l *Layer) AddPacketConn(pc net.PacketConn, opts ListenOptions) (*Listener, error) {
 	ln := &Listener{layer: l, transport: UDP, opts: opts, addr: addrPortOf(pc.LocalAddr())}
-	if p, ok := pc.(packetConn); ok {
+	if uc, ok := pc.(*net.UDPConn); ok {
+		ln.pc = newRawUDP(uc)
+	} else if p, ok := pc.(packetConn); ok {
 		ln.pc = p
 	} else {
 		ln.pc = genericPacketConn{pc}
@@ -229,8 +231,14 @@ func (l *Layer) isClosed() bool {
 func (l *Layer) serveUDP(ln *Listener) {
 	defer l.wg.Done()
 	buf := make([]byte, 65536)
+	read := ln.pc.ReadFromUDPAddrPort
+	if r, ok := ln.pc.(interface {
+		reader() func([]byte) (int, netip.AddrPort, error)
+	}); ok {
+		read = r.reader()
+	}
 	for {
-		n, remote, err := ln.pc.ReadFromUDPAddrPort(buf)
+		n, remote, err := read(buf)
 		if err != nil {
 			if l.isClosed() || errors.Is(err, net.ErrClosed) {
 				return
