@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/siphon-go/siphon/sip"
 )
 
 // Defaults for Config fields left zero.
@@ -96,6 +98,10 @@ type Config struct {
 	Guard Guard
 	// Tap, when set, sees every framed message in and out.
 	Tap Tap
+	// Rewriter, when set, may change every message that crosses the layer:
+	// inbound after parsing, outbound before encoding (topology hiding, NAT
+	// fixes).
+	Rewriter Rewriter
 	// DropMalformed drops a request that does not parse. By default one whose
 	// Via, From, To, Call-ID and CSeq still parse is answered 400 (or 416) by
 	// the layer itself.
@@ -169,6 +175,17 @@ type Tap interface {
 	TapMessage(dir Direction, f Flow, data []byte)
 }
 
+// Rewriter changes messages as they cross the transport layer. Inbound runs
+// after a message is parsed (and its Via gets received/rport), before the
+// receiver sees it; Outbound runs before a message is encoded for t. Either
+// returning false drops the message. Both are called on I/O and sending
+// goroutines and must be safe for concurrent use and quick. A retransmission
+// reuses the bytes of the first encoding: Outbound sees each message once.
+type Rewriter interface {
+	Inbound(msg sip.Message, f Flow) bool
+	Outbound(msg sip.Message, t Target) bool
+}
+
 // ListenOptions configures one listener.
 type ListenOptions struct {
 	// Advertise is the "host" or "host:port" written into Via (and offered
@@ -201,6 +218,7 @@ var (
 	ErrMessageTooLarge  = errors.New("transport: message too large")
 	ErrSCTPUnsupported  = errors.New("transport: SCTP is not supported by this kernel")
 	ErrNoClientCA       = errors.New("transport: client certificates required but no ClientCAs configured")
+	ErrDropped          = errors.New("transport: message dropped by the rewriter")
 )
 
 func (c *Config) withDefaults() Config {

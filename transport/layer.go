@@ -223,6 +223,9 @@ func (l *Layer) deliver(data []byte, f Flow) {
 	if req, ok := msg.(*sip.Request); ok {
 		fixVia(req, f.Remote)
 	}
+	if rw := l.cfg.Rewriter; rw != nil && !rw.Inbound(msg, f) {
+		return
+	}
 	l.stats.received.Add(1)
 	if box := l.recv.Load(); box != nil {
 		box.r.ReceiveMessage(msg, f)
@@ -292,6 +295,9 @@ func ResponseTarget(req *sip.Request, f Flow) Target {
 // will carry it (RFC 3261 §18.1.1), moving a request too large for UDP to
 // TCP unless t.NoSizeSwitch is set. It returns the target actually to use.
 func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
+	if rw := l.cfg.Rewriter; rw != nil && !rw.Outbound(msg, t) {
+		return t, nil, ErrDropped
+	}
 	var via *sip.ViaHeader
 	if req, ok := msg.(*sip.Request); ok {
 		if v := req.Via(); v != nil && v.Host == "" {

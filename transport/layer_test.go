@@ -419,3 +419,30 @@ func udpOf(pc packetConn) *net.UDPConn {
 	}
 	return pc.(*net.UDPConn)
 }
+
+type upperUA struct{ in, out atomic.Int64 }
+
+func (u *upperUA) Inbound(msg sip.Message, f Flow) bool {
+	u.in.Add(1)
+	return sip.HeaderValues(msg, "X-Drop") == nil
+}
+
+func (u *upperUA) Outbound(msg sip.Message, t Target) bool {
+	u.out.Add(1)
+	msg.AppendHeader(sip.NewHeader("X-Rewritten", "yes"))
+	return true
+}
+
+func TestRewriterSeesAndChangesMessages(t *testing.T) {
+	rw := &upperUA{}
+	a, _ := newLayer(t, Config{Rewriter: rw}, UDP)
+	b, sb := newLayer(t, Config{Rewriter: &upperUA{}}, UDP)
+	require.NoError(t, a.SendMessage(request(t, "OPTIONS", 1, "rw"), Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
+	got := sb.next(t)
+	require.Equal(t, []string{"yes"}, sip.HeaderValues(got.msg, "X-Rewritten"))
+	require.EqualValues(t, 1, rw.out.Load())
+	drop := request(t, "OPTIONS", 2, "rw2")
+	drop.AppendHeader(sip.NewHeader("X-Drop", "1"))
+	require.NoError(t, a.SendMessage(drop, Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
+	sb.none(t, 100*time.Millisecond)
+}
