@@ -96,7 +96,10 @@ func (r *Registrar) Cache(ctx context.Context, req *sip.Request, res *sip.Respon
 	if cs := req.CSeq(); cs != nil {
 		cseq = cs.SeqNo
 	}
-	ua := firstValue(req, "User-Agent")
+	ua := ""
+	if vs := sip.HeaderValues(req, "User-Agent"); len(vs) > 0 {
+		ua = vs[0]
+	}
 
 	var evs []Event
 	err = r.backend.Update(ctx, aor, now, func(cur []Binding) ([]Binding, error) {

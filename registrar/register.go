@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +167,11 @@ func badRequest(reason string) error {
 // check validates req and gathers what applying it needs, without touching
 // the Backend.
 func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, error) {
-	if un := r.unsupported(req); len(un) > 0 {
+	hs, err := scanHeaders(req)
+	if err != nil {
+		return nil, badRequest("Bad Header List")
+	}
+	if un := r.unsupported(hs.require); len(un) > 0 {
 		return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: requires %s", ErrBadRequest, strings.Join(un, ", ")),
 			sip.NewHeader("Unsupported", strings.Join(un, ", ")))
 	}
@@ -189,19 +194,21 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 			return nil, refuse(sip.StatusForbidden, "", fmt.Errorf("%w: %q registering %s", ErrForbidden, user, aor))
 		}
 	}
-	reg := &register{aor: aor, callID: cid.Value(), cseq: cseq.SeqNo, userAgent: firstValue(req, "User-Agent")}
+	reg := &register{aor: aor, callID: cid.Value(), cseq: cseq.SeqNo, userAgent: hs.userAgent}
 	reg.flow, reg.hasFlow = transport.FlowFromContext(ctx)
-	reg.gruu = !r.cfg.NoGRUU && sip.HasOptionTag(req, "Supported", "gruu")
-	outboundOK := !r.cfg.NoOutbound && sip.HasOptionTag(req, "Supported", "outbound")
+	reg.gruu = !r.cfg.NoGRUU && hs.supGRUU
+	outboundOK := !r.cfg.NoOutbound && hs.supOutbound
 
-	hdrExp, hasHdrExp, err := sip.ExpiresValue(req)
-	if err != nil {
-		return nil, badRequest("Bad Expires")
+	var hdrExp uint32
+	if hs.hasExpires {
+		n, err := parseDelta(hs.expires)
+		if err != nil || hs.manyExpires {
+			return nil, badRequest("Bad Expires")
+		}
+		hdrExp = n
 	}
-	raws, err := sip.ListValues(req, "Contact")
-	if err != nil {
-		return nil, badRequest("Bad Contact")
-	}
+	hasHdrExp := hs.hasExpires
+	raws := hs.contacts
 	if len(raws) == 0 {
 		reg.query = true
 		return reg, nil
@@ -272,12 +279,13 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		return nil, badRequest("More Than One reg-id")
 	}
 
-	if len(sip.HeaderValues(req, "Path")) > 0 {
-		if _, err := sip.Paths(req); err != nil {
-			return nil, badRequest("Bad Path")
+	if len(hs.paths) > 0 {
+		for _, p := range hs.paths {
+			if _, err := sip.ParseNameAddr(p); err != nil {
+				return nil, badRequest("Bad Path")
+			}
 		}
-		paths, _ := sip.ListValues(req, "Path")
-		supported := sip.HasOptionTag(req, "Supported", "path")
+		paths, supported := hs.paths, hs.supPath
 		if !supported && !r.cfg.LenientPath {
 			// RFC 3327 §5.3.
 			return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: Path without Supported: path", ErrBadRequest),
@@ -300,9 +308,9 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 	return reg, nil
 }
 
-func (r *Registrar) unsupported(req *sip.Request) []string {
+func (r *Registrar) unsupported(require []string) []string {
 	var un []string
-	for _, tag := range sip.OptionTags(req, "Require") {
+	for _, tag := range require {
 		switch strings.ToLower(tag) {
 		case "path":
 			continue
@@ -342,13 +350,6 @@ func userOwns(user string, aor sip.Uri) bool {
 		return u == aor.User && strings.EqualFold(host, aor.Host)
 	}
 	return user == aor.User
-}
-
-func firstValue(msg sip.Message, name string) string {
-	if vs := sip.HeaderValues(msg, name); len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
 }
 
 // parseDelta parses delta-seconds, saturating at 2^32-1.
@@ -447,8 +448,9 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		}
 		return kept, evs, nil
 	}
-	touched := make(map[string]bool, len(reg.contacts)) // bindings this request keeps
-	seen := make(map[string]bool, len(reg.contacts))    // keys this request named
+	// Keys this request named, and those it keeps: few, so slices.
+	seen := make([]string, 0, len(reg.contacts))
+	touched := make([]string, 0, len(reg.contacts))
 	for _, c := range reg.contacts {
 		idx := -1
 		for i := range next {
@@ -457,16 +459,16 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 				break
 			}
 		}
-		if idx >= 0 && !seen[c.key] && next[idx].CallID == reg.callID && reg.cseq <= next[idx].CSeq {
+		if idx >= 0 && !slices.Contains(seen, c.key) && next[idx].CallID == reg.callID && reg.cseq <= next[idx].CSeq {
 			return nil, nil, refuse(sip.StatusBadRequest, "CSeq Out Of Order", ErrOutOfOrder)
 		}
-		seen[c.key] = true
+		seen = append(seen, c.key)
 		if c.expires == 0 {
 			if idx >= 0 {
 				evs = append(evs, Event{Kind: Deregistered, Binding: next[idx], Reason: ReasonUnregistered})
 				next = append(next[:idx], next[idx+1:]...)
 			}
-			delete(touched, c.key)
+			touched = slices.DeleteFunc(touched, func(k string) bool { return k == c.key })
 			continue
 		}
 		b := Binding{AoR: reg.aor, Key: c.key, URIKey: c.uriKey, Contact: c.text, Instance: c.instance,
@@ -475,7 +477,7 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		if reg.hasFlow {
 			b.Flow, b.Node = reg.flow, r.node
 		}
-		touched[c.key] = true
+		touched = append(touched, c.key)
 		if idx >= 0 {
 			next[idx] = b
 			evs = append(evs, Event{Kind: Refreshed, Binding: b})
@@ -490,7 +492,7 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		}
 		oldest := -1
 		for i := range next {
-			if !touched[next[i].Key] && (oldest < 0 || next[i].Updated.Before(next[oldest].Updated)) {
+			if !slices.Contains(touched, next[i].Key) && (oldest < 0 || next[i].Updated.Before(next[oldest].Updated)) {
 				oldest = i
 			}
 		}
@@ -531,7 +533,7 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 		}
 		res.AppendHeader(sip.NewHeader("Contact", b.String()))
 	}
-	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(httpDate)))
+	res.AppendHeader(sip.NewHeader("Date", r.date(now)))
 	if reg.echoPath {
 		res.AppendHeader(sip.NewHeader("Path", strings.Join(reg.paths, ", ")))
 	}
@@ -543,7 +545,7 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 	if reg.outbound {
 		res.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
-	res.AppendHeader(sip.NewHeader("Supported", r.supported()))
+	res.AppendHeader(sip.NewHeader("Supported", r.supportedTags))
 	return res
 }
 
@@ -558,6 +560,22 @@ func remaining(exp, now time.Time) time.Duration {
 		return 0
 	}
 	return (d + time.Second - 1) / time.Second * time.Second
+}
+
+// date returns the Date header value for now, formatting it once a second.
+func (r *Registrar) date(now time.Time) string {
+	sec := now.Unix()
+	if d := r.dateCache.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &cachedDate{sec: sec, text: now.UTC().Format(httpDate)}
+	r.dateCache.Store(d)
+	return d.text
+}
+
+type cachedDate struct {
+	sec  int64
+	text string
 }
 
 func (r *Registrar) supported() string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/siphon-go/siphon/sip"
@@ -175,6 +176,9 @@ type Registrar struct {
 
 	flows *flowIndex // nil without Liveness
 
+	supportedTags string
+	dateCache     atomic.Pointer[cachedDate]
+
 	sweepMu sync.Mutex
 	closed  bool
 	timer   transaction.Timer
@@ -231,6 +235,7 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 	_, _ = rand.Read(node[:])
 	r.node = hex.EncodeToString(node[:])
 	r.gruu = newGRUUCodec(cfg.Secret)
+	r.supportedTags = r.supported()
 	if cfg.Liveness {
 		r.flows = newFlowIndex(cfg.MaxFlows)
 		r.flowWG.Add(1)
