@@ -43,6 +43,9 @@ var (
 	ErrReplay = errors.New("auth: replayed nonce-count")
 	// ErrBackend: the Backend failed (answered 503 with Retry-After).
 	ErrBackend = errors.New("auth: backend failure")
+	// ErrFromMismatch: with Config.MatchFrom, the From user is not the
+	// authenticated user (answered 403).
+	ErrFromMismatch = errors.New("auth: From is not the authenticated user")
 )
 
 // Config tunes an Authenticator. The zero value gives the defaults documented
@@ -80,6 +83,11 @@ type Config struct {
 	// Forbid answers invalid credentials with 403 Forbidden. By default
 	// they are challenged again (RFC 3261 §22.2), with a fresh nonce.
 	Forbid bool
+	// MatchFrom refuses, with 403, an authenticated request whose From
+	// user part is not the authenticated username: a caller cannot present
+	// another user's identity with its own credentials. (A registrar checks
+	// the To AoR instead: registrar.Config.AuthUser.)
+	MatchFrom bool
 	// IgnoreURI skips checking that the digest-uri names the Request-URI.
 	// By default a mismatch is answered 400 (RFC 2617 §3.2.2.5).
 	IgnoreURI bool
@@ -94,7 +102,8 @@ type Config struct {
 	Logger *slog.Logger
 	// OnFailure, when set, is called for every request whose credentials
 	// were present but refused, with the reason (ErrInvalidCredentials,
-	// ErrStaleNonce, ErrReplay, ErrMalformed), for logs and ban lists. It
+	// ErrStaleNonce, ErrReplay, ErrMalformed, ErrFromMismatch), for logs
+	// and ban lists. It
 	// runs on the request's goroutine and should not block.
 	OnFailure func(ctx context.Context, req *sip.Request, reason error)
 	// OnSuccess, when set, is called for every request that authenticates.
@@ -359,6 +368,13 @@ func (a *Authenticator) authenticate(ctx context.Context, req *sip.Request) (Ide
 		return Identity{}, a.Challenge(req, true, ErrReplay)
 	case err != nil:
 		return Identity{}, a.Challenge(req, true, fmt.Errorf("%w: %w", ErrStaleNonce, err))
+	}
+	if a.cfg.MatchFrom {
+		if from := req.From(); from == nil || from.Address.User != user {
+			se := sip.NewStatusError(sip.StatusForbidden, "From Does Not Match Credentials")
+			se.Err = ErrFromMismatch
+			return Identity{}, se
+		}
 	}
 	return Identity{Username: user, Realm: realm, Algorithm: alg}, nil
 }

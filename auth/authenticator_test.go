@@ -462,3 +462,21 @@ func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+func TestMatchFrom(t *testing.T) {
+	a := newAuth(t, map[string]string{"alice": "secret"}, auth.Config{Realm: "example.com", Proxy: true, MatchFrom: true})
+	h := a.Middleware(&okHandler{})
+	invite := func(from string) *sip.Request {
+		r := siptest.NewIncomingRequest(sip.INVITE, "sip:bob@example.com", siptest.WithCallID("c1"))
+		r.From().Address.User = from
+		return r
+	}
+	for from, want := range map[string]int{"alice": 200, "bob": 403} {
+		first := serve(t, h, invite(from))
+		r := invite(from)
+		_ = (&auth.Client{Username: "alice", Password: "secret"}).Authorize(r, first)
+		if res := serve(t, h, r); res.StatusCode != want {
+			t.Errorf("From %s with alice's credentials: %d, want %d", from, res.StatusCode, want)
+		}
+	}
+}

@@ -40,6 +40,7 @@ const (
 	Failed
 )
 
+// String returns the state in lower case: "registered", "failed", ...
 func (s State) String() string {
 	switch s {
 	case Unregistered:

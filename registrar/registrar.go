@@ -124,6 +124,7 @@ const (
 	Expired
 )
 
+// String returns the kind in lower case: "registered", "refreshed", ...
 func (k EventKind) String() string {
 	switch k {
 	case Registered:
