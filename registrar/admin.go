@@ -3,6 +3,9 @@ package registrar
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"github.com/siphon-go/siphon/transport"
 )
 
 // Bindings returns the live bindings of aor, a canonical AoR (see AoR), for
@@ -80,6 +83,46 @@ func (r *Registrar) remove(ctx context.Context, aor string, why Reason, match fu
 	for _, ev := range evs {
 		if ev.Kind == Deregistered {
 			n++
+		}
+	}
+	return n, nil
+}
+
+// EvictStale removes the bindings that an earlier run of this node (same
+// Config.Node) stored on stream connections, registered directly rather than
+// through a proxy's Path: those connections closed when that run ended, so
+// requests cannot reach the UAs through them and the UAs will register again
+// on new ones. Each is reported as Deregistered with ReasonStale. Call it
+// once after starting; it scans the Backend (see Range). Without Config.Node
+// it does nothing, since bindings of other instances sharing the Backend
+// cannot be told from those of an earlier run.
+func (r *Registrar) EvictStale(ctx context.Context) (int, error) {
+	if r.cfg.Node == "" {
+		return 0, nil
+	}
+	prefix := r.cfg.Node + "#"
+	stale := func(b *Binding) bool {
+		return b.Node != r.node && strings.HasPrefix(b.Node, prefix) && transport.IsStream(b.Flow.Transport) && len(b.Path) == 0
+	}
+	var aors []string
+	err := r.backend.Range(ctx, func(aor string, bs []Binding) bool {
+		for i := range bs {
+			if stale(&bs[i]) {
+				aors = append(aors, aor)
+				break
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("registrar: evicting stale flows: %w", err)
+	}
+	n := 0
+	for _, aor := range aors {
+		k, err := r.remove(ctx, aor, ReasonStale, stale)
+		n += k
+		if err != nil {
+			return n, err
 		}
 	}
 	return n, nil

@@ -17,7 +17,8 @@
 // outbound (RFC 5626: +sip.instance and reg-id, the inbound flow kept with the
 // binding and returned by Lookup, bindings deregistered when their connection
 // closes), change events to subscribers, lookup by contact URI, admin listing
-// and removal, and a proxy-side cache of what an upstream registrar granted
+// and removal, eviction of the stream-flow bindings a previous run left
+// (EvictStale), and a proxy-side cache of what an upstream registrar granted
 // (Cache). Refusals are always SIP responses, never a 500.
 //
 // Backends: memory (default, in-process), redis (shared by instances, expiry by

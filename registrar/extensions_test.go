@@ -291,3 +291,36 @@ func TestProxyCache(t *testing.T) {
 		t.Fatalf("events %q", got)
 	}
 }
+
+func TestEvictStaleAfterRestart(t *testing.T) {
+	e := newEnv(t, registrar.Config{})
+	host1 := e.newRegistrar(registrar.Config{Node: "host1"})
+	host2 := e.newRegistrar(registrar.Config{Node: "host2"})
+	e.must(200, serveWith(t, host1, newReg("alice", "c1", 1, "Contact: <sip:alice@192.0.2.10;transport=tcp>"), tcpFlow(5)))
+	e.must(200, serveWith(t, host1, newReg("alice", "c2", 1, "Contact: <sip:alice@192.0.2.11>"), udpFlow))
+	e.must(200, serveWith(t, host1, newReg("carol", "c3", 1, "Contact: <sip:carol@192.0.2.13;transport=tcp>",
+		"Path: <sip:edge@edge.example.com;lr>", "Supported: path"), tcpFlow(6)))
+	e.must(200, serveWith(t, host2, newReg("bob", "c4", 1, "Contact: <sip:bob@192.0.2.12;transport=tcp>"), tcpFlow(5)))
+	e.events.take()
+
+	if n, _ := host2.EvictStale(context.Background()); n != 0 {
+		t.Fatalf("a running node evicted %d bindings", n)
+	}
+	restarted := e.newRegistrar(registrar.Config{Node: "host1"})
+	n, err := restarted.EvictStale(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("EvictStale = %d, %v", n, err)
+	}
+	if got := lookupWith(t, restarted, "sip:alice@example.com"); !slices.Equal(got, []string{"sip:alice@192.0.2.11"}) {
+		t.Fatalf("alice after eviction: %q", got)
+	}
+	if len(lookupWith(t, restarted, "sip:bob@example.com")) != 1 || len(lookupWith(t, restarted, "sip:carol@example.com")) != 1 {
+		t.Fatal("evicted another node's binding, or one behind Path")
+	}
+	if got := e.events.take(); !slices.Equal(got, []string{"deregistered:sip:alice@192.0.2.10;transport=tcp:stale"}) {
+		t.Fatalf("events %q", got)
+	}
+	if n, _ := e.reg.EvictStale(context.Background()); n != 0 {
+		t.Fatal("EvictStale without Node evicted")
+	}
+}

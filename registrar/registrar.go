@@ -93,6 +93,12 @@ type Config struct {
 	// live flow among the flows of one outbound instance.
 	FlowAlive func(connID uint64) bool
 
+	// Node names this instance across restarts (a host name, a pod name):
+	// bindings record it with the flow they arrived on, and EvictStale
+	// finds those an earlier run of the same node left on stream
+	// connections that died with it. Empty means a random name per run.
+	Node string
+
 	// CacheGrace is added to the lifetime an upstream registrar granted when
 	// a proxy caches a binding (Cache), so the cache outlives the upstream
 	// binding by the time a refresh may take; default 32 s (Timer F).
@@ -149,6 +155,7 @@ const (
 	ReasonFlowFailed   Reason = "flow-failed"  // its connection closed (Liveness)
 	ReasonRemoved      Reason = "removed"      // Registrar.Remove
 	ReasonUpstream     Reason = "upstream"     // absent from an upstream 200 OK (Cache)
+	ReasonStale        Reason = "stale"        // its connection died with an earlier run (EvictStale)
 )
 
 // Event reports a change to a binding.
@@ -235,6 +242,9 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 	var node [8]byte
 	_, _ = rand.Read(node[:])
 	r.node = hex.EncodeToString(node[:])
+	if cfg.Node != "" {
+		r.node = cfg.Node + "#" + r.node
+	}
 	r.gruu = newGRUUCodec(cfg.Secret)
 	r.supportedTags = r.supported()
 	if cfg.Liveness {
@@ -261,8 +271,8 @@ func (r *Registrar) Close() error {
 	return nil
 }
 
-// Node returns the random identifier of this instance that bindings it
-// stores carry (Binding.Node).
+// Node returns the identifier of this run of this instance that bindings it
+// stores carry (Binding.Node): Config.Node, '#', and a random part.
 func (r *Registrar) Node() string { return r.node }
 
 // Subscribe registers fn to be called with every change to a binding made
