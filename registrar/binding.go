@@ -80,15 +80,9 @@ func (b *Binding) Q() int {
 	return v
 }
 
-// paramOf returns the header parameter name of a Contact value without
-// parsing the URI: the parameters after the closing '>' (a stored Contact
-// is always in name-addr form).
+// paramOf returns the header parameter name of a Contact value.
 func paramOf(contact, name string) (string, bool) {
-	i := strings.LastIndexByte(contact, '>')
-	if i < 0 {
-		return "", false
-	}
-	na, err := sip.ParseNameAddr("<sip:x>" + contact[i+1:])
+	na, err := sip.ParseNameAddr(contact)
 	if err != nil {
 		return "", false
 	}
