@@ -2,17 +2,21 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test peers vet race fuzz bench
+.PHONY: test peers services vet race fuzz bench
 
 test: peers vet race fuzz
 
 peers:
 	bash scripts/peers.sh
 
+# services starts Redis and PostgreSQL for the tests (URLs in .peers.env).
+services: peers
+	bash scripts/services.sh
+
 vet:
 	$(GO) vet ./...
 
-race: peers
+race: services
 	. ./.peers.env && $(GO) test -race -count=1 -timeout 30m ./...
 
 fuzz:

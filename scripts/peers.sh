@@ -11,6 +11,8 @@ PEERS=(
   "sip-tester:sipp:sipp"
   "freediameterd:freeDiameterd:freediameter"
   "freediameter-extensions:/usr/lib/freeDiameter/rt_default.fdx:freediameter-extensions"
+  "redis-server:redis-server:redis"
+  "postgresql:pg_ctlcluster:postgres"
 )
 
 cd "$(dirname "$0")/.."

@@ -26,7 +26,7 @@ func rank(pkg string) (int, bool) {
 		return 3, true
 	case "siptest":
 		return 4, true
-	case "dialog":
+	case "dialog", "registrant":
 		return 5, true
 	case "auth", "stir", "media", "diameter", "ipsec":
 		return 3, true // beside transaction: may use sip and transport

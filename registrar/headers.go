@@ -1,0 +1,102 @@
+package registrar
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/siphon-go/siphon/sip"
+)
+
+// regHeaders holds what a REGISTER's header fields say, read in one pass
+// over the header list (each sip.HeaderValues call scans it again and
+// allocates the lower-cased name).
+type regHeaders struct {
+	contacts    []string // raw values, one per contact
+	paths       []string // raw values, one per Path entry
+	expires     string
+	hasExpires  bool
+	manyExpires bool
+	userAgent   string
+	require     []string
+	supPath     bool
+	supGRUU     bool
+	supOutbound bool
+}
+
+var errUnterminated = errors.New("unterminated quoted string")
+
+func scanHeaders(req *sip.Request) (regHeaders, error) {
+	var h regHeaders
+	for _, hd := range req.Headers() {
+		name := hd.Name()
+		switch {
+		case strings.EqualFold(name, "Contact") || name == "m":
+			if err := splitList(hd.Value(), func(s string) { h.contacts = append(h.contacts, s) }); err != nil {
+				return h, err
+			}
+		case strings.EqualFold(name, "Expires"):
+			if h.hasExpires {
+				h.manyExpires = true
+			}
+			h.expires, h.hasExpires = strings.TrimSpace(hd.Value()), true
+		case strings.EqualFold(name, "Path"):
+			if err := splitList(hd.Value(), func(s string) { h.paths = append(h.paths, s) }); err != nil {
+				return h, err
+			}
+		case strings.EqualFold(name, "Supported") || name == "k":
+			_ = splitList(hd.Value(), func(s string) {
+				switch {
+				case strings.EqualFold(s, "path"):
+					h.supPath = true
+				case strings.EqualFold(s, "gruu"):
+					h.supGRUU = true
+				case strings.EqualFold(s, "outbound"):
+					h.supOutbound = true
+				}
+			})
+		case strings.EqualFold(name, "Require"):
+			_ = splitList(hd.Value(), func(s string) { h.require = append(h.require, s) })
+		case strings.EqualFold(name, "User-Agent"):
+			if h.userAgent == "" {
+				h.userAgent = hd.Value()
+			}
+		}
+	}
+	return h, nil
+}
+
+// splitList calls fn for each element of a comma-separated header value,
+// honouring quoted strings and <...> (RFC 3261 §7.3.1); empty elements are
+// skipped.
+func splitList(s string, fn func(string)) error {
+	start := 0
+	inQuote, inAngle := false, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == '<':
+			inAngle = true
+		case c == '>':
+			inAngle = false
+		case c == ',' && !inAngle:
+			if part := strings.TrimSpace(s[start:i]); part != "" {
+				fn(part)
+			}
+			start = i + 1
+		}
+	}
+	if inQuote {
+		return errUnterminated
+	}
+	if part := strings.TrimSpace(s[start:]); part != "" {
+		fn(part)
+	}
+	return nil
+}

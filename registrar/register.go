@@ -1,0 +1,590 @@
+package registrar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
+)
+
+// Errors a REGISTER is refused with, found with errors.Is in what Register
+// returns (always a *sip.StatusError carrying the response).
+var (
+	// ErrForbidden: the AoR is not the authenticated user's (403).
+	ErrForbidden = errors.New("registrar: AoR does not belong to the authenticated user")
+	// ErrBadRequest: the REGISTER is malformed (400), e.g. Contact: * with
+	// other contacts or a non-zero Expires (RFC 3261 §10.3 step 6).
+	ErrBadRequest = errors.New("registrar: bad REGISTER")
+	// ErrOutOfOrder: a binding was last written by a request of the same
+	// Call-ID with a CSeq at least as high (RFC 3261 §10.3 step 7).
+	ErrOutOfOrder = errors.New("registrar: CSeq out of order")
+	// ErrTooBrief: a lifetime below MinExpires (423).
+	ErrTooBrief = errors.New("registrar: expiration too brief")
+	// ErrTooManyContacts: past MaxContacts (503).
+	ErrTooManyContacts = errors.New("registrar: too many contacts")
+	// ErrUnavailable: the Backend failed or is full (503).
+	ErrUnavailable = errors.New("registrar: backend unavailable")
+	// ErrNotFound: the AoR is not served here (404).
+	ErrNotFound = errors.New("registrar: not found")
+)
+
+// ServeSIP implements sip.Handler. It answers REGISTER as Register does and
+// other methods 405 with Allow: REGISTER (an ACK is ignored). Backend failures
+// are logged and answered 503.
+func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+	switch req.Method {
+	case sip.REGISTER:
+	case sip.ACK:
+		return
+	default:
+		_ = sip.Respond(w, req, sip.StatusMethodNotAllowed, "", sip.NewHeader("Allow", "REGISTER"))
+		return
+	}
+	res, err := r.Register(ctx, req)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			r.log.Warn("registrar: REGISTER failed", "err", err, "call-id", callIDOf(req))
+		}
+		_ = sip.RespondError(w, req, err)
+		return
+	}
+	_ = w.WriteResponse(res)
+}
+
+func callIDOf(req *sip.Request) string {
+	if c := req.CallID(); c != nil {
+		return c.Value()
+	}
+	return ""
+}
+
+// reqContact is one Contact of a REGISTER, checked.
+type reqContact struct {
+	text     string // stored form: verbatim, without expires/pub-gruu/temp-gruu
+	uriKey   string
+	key      string
+	instance string
+	regID    uint32
+	expires  time.Duration // 0 removes
+}
+
+// register is a REGISTER checked and ready to apply.
+type register struct {
+	aor       string
+	callID    string
+	cseq      uint32
+	wildcard  bool
+	query     bool
+	contacts  []reqContact
+	paths     []string
+	outbound  bool // outbound applied to a contact (RFC 5626 §6)
+	gruu      bool // the UA supports GRUU
+	echoPath  bool
+	flow      transport.Flow
+	hasFlow   bool
+	userAgent string
+}
+
+// Register processes a REGISTER as RFC 3261 §10.3 describes and returns the
+// 200 OK to send, listing every binding of the AoR with its remaining
+// lifetime. Otherwise the error is a *sip.StatusError with the refusal:
+//
+//   - 420 for a Require option tag not supported (path, gruu, outbound are);
+//   - 404 for an AoR that is not a SIP URI or not in Config.Domains;
+//   - 403 when Config.AuthUser is set and the AoR is not the user's,
+//     checked before any binding is read or changed;
+//   - 400 for a malformed Contact, expires or q value, or Contact: * with
+//     other contacts or a non-zero Expires; 420 for Path from a UA without
+//     path support (unless LenientPath); 439 for outbound through a first
+//     hop that lacks it (RFC 5626 §6); 403 for a contact that is a GRUU;
+//   - 423 with Min-Expires when a lifetime is below MinExpires;
+//   - 400 "CSeq Out Of Order" when a binding was written by the same Call-ID
+//     with a CSeq at least as high; nothing is changed;
+//   - 503 with Retry-After past MaxContacts (without ReplaceOldest), or
+//     when the Backend fails or is full.
+//
+// Contact parameters are stored verbatim. Each contact is keyed by
+// +sip.instance and reg-id when present (RFC 5626 §6, RFC 5627), else by its
+// URI. The flow the request came on (transport.FlowFromContext) is stored with
+// the bindings. A REGISTER without Contact only lists the bindings.
+func (r *Registrar) Register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	now := r.clock.Now()
+	reg, err := r.check(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	var stored []Binding
+	if reg.query {
+		bs, err := r.backend.Load(ctx, reg.aor)
+		if err != nil {
+			return nil, r.unavailable(err)
+		}
+		stored = bs
+	} else {
+		err := r.backend.Update(ctx, reg.aor, now, func(cur []Binding) ([]Binding, error) {
+			next, e, err := r.apply(reg, cur, now)
+			evs, stored = e, next
+			return next, err
+		})
+		if err != nil {
+			var se *sip.StatusError
+			if errors.As(err, &se) {
+				return nil, err
+			}
+			return nil, r.unavailable(err)
+		}
+		if !reg.wildcard {
+			r.track(reg.aor, reg.flow, reg.hasFlow, len(reg.paths) > 0)
+		}
+		r.emit(evs)
+	}
+	return r.ok(ctx, req, reg, stored, now), nil
+}
+
+func (r *Registrar) unavailable(err error) error {
+	se := sip.NewStatusError(sip.StatusServiceUnavailable, "", sip.NewHeader("Retry-After", strconv.Itoa(r.cfg.RetryAfter)))
+	se.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return se
+}
+
+func refuse(code int, reason string, cause error, headers ...sip.Header) error {
+	se := sip.NewStatusError(code, reason, headers...)
+	se.Err = cause
+	return se
+}
+
+func badRequest(reason string) error {
+	return refuse(sip.StatusBadRequest, reason, fmt.Errorf("%w: %s", ErrBadRequest, strings.ToLower(reason)))
+}
+
+// check validates req and gathers what applying it needs, without touching
+// the Backend.
+func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, error) {
+	hs, err := scanHeaders(req)
+	if err != nil {
+		return nil, badRequest("Bad Header List")
+	}
+	if un := r.unsupported(hs.require); len(un) > 0 {
+		return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: requires %s", ErrBadRequest, strings.Join(un, ", ")),
+			sip.NewHeader("Unsupported", strings.Join(un, ", ")))
+	}
+	to, cid, cseq := req.To(), req.CallID(), req.CSeq()
+	if to == nil || cid == nil || cseq == nil {
+		return nil, badRequest("Missing To, Call-ID or CSeq")
+	}
+	aor, err := AoR(to.Address)
+	if err != nil {
+		return nil, refuse(sip.StatusNotFound, "", fmt.Errorf("%w: %w", ErrNotFound, err))
+	}
+	if !r.servesDomain(to.Address.Host) {
+		return nil, refuse(sip.StatusNotFound, "", fmt.Errorf("%w: domain %q", ErrNotFound, to.Address.Host))
+	}
+	// Before anything reads or writes a binding: a spoofed AoR must not
+	// even clear the victim's bindings (Contact: *).
+	if r.cfg.AuthUser != nil {
+		user, ok := r.cfg.AuthUser(ctx)
+		if !ok || !userOwns(user, to.Address) {
+			return nil, refuse(sip.StatusForbidden, "", fmt.Errorf("%w: %q registering %s", ErrForbidden, user, aor))
+		}
+	}
+	reg := &register{aor: aor, callID: cid.Value(), cseq: cseq.SeqNo, userAgent: hs.userAgent}
+	reg.flow, reg.hasFlow = transport.FlowFromContext(ctx)
+	reg.gruu = !r.cfg.NoGRUU && hs.supGRUU
+	outboundOK := !r.cfg.NoOutbound && hs.supOutbound
+
+	var hdrExp uint32
+	if hs.hasExpires {
+		n, err := parseDelta(hs.expires)
+		if err != nil || hs.manyExpires {
+			return nil, badRequest("Bad Expires")
+		}
+		hdrExp = n
+	}
+	hasHdrExp := hs.hasExpires
+	raws := hs.contacts
+	if len(raws) == 0 {
+		reg.query = true
+		return reg, nil
+	}
+	tooBrief := false
+	regIDs := 0
+	for _, raw := range raws {
+		na, err := sip.ParseNameAddr(raw)
+		if err != nil {
+			return nil, badRequest("Bad Contact")
+		}
+		if na.URI.Wildcard {
+			// RFC 3261 §10.3 step 6.
+			if len(raws) != 1 || !hasHdrExp || hdrExp != 0 {
+				return nil, badRequest("Wildcard Contact Needs Expires 0 Alone")
+			}
+			reg.wildcard = true
+			break
+		}
+		if _, ok := na.URI.UriParams.Get("gr"); ok {
+			// RFC 5627 §5.1: a GRUU cannot be registered as a contact.
+			return nil, refuse(sip.StatusForbidden, "Contact Is A GRUU", fmt.Errorf("%w: contact is a GRUU", ErrBadRequest))
+		}
+		c := reqContact{uriKey: URIKey(na.URI), instance: instanceOf(&na)}
+		var secs uint32
+		switch v, ok := na.Param("expires"); {
+		case ok:
+			n, err := parseDelta(v)
+			if err != nil {
+				return nil, badRequest("Bad Contact Expires")
+			}
+			secs = n
+		case hasHdrExp:
+			secs = hdrExp
+		default:
+			secs = uint32(r.cfg.DefaultExpires / time.Second)
+		}
+		if q, ok := na.Param("q"); ok {
+			if _, err := parseQ(q); err != nil {
+				return nil, badRequest("Bad q Value")
+			}
+		}
+		if secs > 0 {
+			d := time.Duration(secs) * time.Second
+			if d < r.cfg.MinExpires {
+				tooBrief = true
+			}
+			c.expires = min(d, r.cfg.MaxExpires)
+		}
+		if id, ok := na.Param("reg-id"); ok && outboundOK && c.instance != "" {
+			n, err := parseDelta(id)
+			if err != nil || n == 0 || n > 1<<31-1 {
+				return nil, badRequest("Bad reg-id")
+			}
+			c.regID = n
+			regIDs++
+		}
+		c.key = bindingKey(c.instance, c.regID, c.uriKey)
+		c.text = storedContact(raw, &na)
+		reg.contacts = append(reg.contacts, c)
+	}
+	if tooBrief {
+		return nil, refuse(sip.StatusIntervalTooBrief, "", ErrTooBrief,
+			sip.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.MinExpires/time.Second))))
+	}
+	if regIDs > 1 {
+		// RFC 5626 §6: one flow per REGISTER.
+		return nil, badRequest("More Than One reg-id")
+	}
+
+	if len(hs.paths) > 0 {
+		for _, p := range hs.paths {
+			if _, err := sip.ParseNameAddr(p); err != nil {
+				return nil, badRequest("Bad Path")
+			}
+		}
+		paths, supported := hs.paths, hs.supPath
+		if !supported && !r.cfg.LenientPath {
+			// RFC 3327 §5.3.
+			return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: Path without Supported: path", ErrBadRequest),
+				sip.NewHeader("Unsupported", "path"))
+		}
+		reg.paths, reg.echoPath = paths, supported
+	}
+	if regIDs > 0 {
+		// RFC 5626 §6: the first hop (the bottom Path entry) must have
+		// added ;ob, unless this registrar is the first hop.
+		if n := len(reg.paths); n > 0 {
+			first, err := sip.ParseNameAddr(reg.paths[n-1])
+			if _, ok := first.URI.UriParams.Get("ob"); err != nil || !ok {
+				return nil, refuse(439, "First Hop Lacks Outbound Support",
+					fmt.Errorf("%w: first hop lacks outbound", ErrBadRequest))
+			}
+		}
+		reg.outbound = true
+	}
+	return reg, nil
+}
+
+func (r *Registrar) unsupported(require []string) []string {
+	var un []string
+	for _, tag := range require {
+		switch strings.ToLower(tag) {
+		case "path":
+			continue
+		case "gruu":
+			if !r.cfg.NoGRUU {
+				continue
+			}
+		case "outbound":
+			if !r.cfg.NoOutbound {
+				continue
+			}
+		}
+		un = append(un, tag)
+	}
+	return un
+}
+
+func (r *Registrar) servesDomain(host string) bool {
+	if len(r.cfg.Domains) == 0 {
+		return true
+	}
+	for _, d := range r.cfg.Domains {
+		if strings.EqualFold(d, host) {
+			return true
+		}
+	}
+	return false
+}
+
+// userOwns reports whether the authenticated user may register aor: the
+// user part must be the user, or user@host the user part and host.
+func userOwns(user string, aor sip.Uri) bool {
+	if user == "" {
+		return false
+	}
+	if u, host, ok := strings.Cut(user, "@"); ok {
+		return u == aor.User && strings.EqualFold(host, aor.Host)
+	}
+	return user == aor.User
+}
+
+// parseDelta parses delta-seconds, saturating at 2^32-1.
+func parseDelta(s string) (uint32, error) {
+	if s == "" || len(s) > 20 {
+		if s != "" && strings.Trim(s, "0123456789") == "" {
+			return 1<<32 - 1, nil
+		}
+		return 0, errors.New("not delta-seconds")
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, errors.New("not delta-seconds")
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return uint32(min(v, 1<<32-1)), nil
+}
+
+// storedContact returns the Contact value to store: the display name and URI
+// exactly as received (in angle brackets), then every header parameter as
+// received but expires, pub-gruu and temp-gruu.
+func storedContact(raw string, na *sip.NameAddr) string {
+	head := nameAddrHead(raw)
+	var b strings.Builder
+	b.Grow(len(raw) + 2)
+	b.WriteString(head)
+	for _, kv := range na.Params {
+		switch strings.ToLower(kv.K) {
+		case "expires", "pub-gruu", "temp-gruu":
+			continue
+		}
+		b.WriteByte(';')
+		b.WriteString(kv.K)
+		if kv.V != "" {
+			b.WriteByte('=')
+			b.WriteString(kv.V)
+		}
+	}
+	return b.String()
+}
+
+// nameAddrHead returns the part of a Contact value before its header
+// parameters, in name-addr form: up to the '>' closing the URI, or the
+// addr-spec (which ends at the first ';') put in angle brackets.
+func nameAddrHead(raw string) string {
+	raw = strings.TrimLeft(raw, " \t")
+	inQuote := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == '<':
+			if j := strings.IndexByte(raw[i:], '>'); j >= 0 {
+				return raw[:i+j+1]
+			}
+			return raw
+		case c == ';':
+			return "<" + strings.TrimRight(raw[:i], " \t") + ">"
+		}
+	}
+	return "<" + strings.TrimRight(raw, " \t") + ">"
+}
+
+// apply computes the bindings of the AoR after reg, from the stored ones,
+// and the events the change makes. It is the Backend.Update function, so it
+// must be repeatable.
+func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Binding, []Event, error) {
+	var evs []Event
+	next := make([]Binding, 0, len(cur)+len(reg.contacts))
+	for i := range cur {
+		if cur[i].Live(now) {
+			next = append(next, cur[i])
+		} else {
+			evs = append(evs, Event{Kind: Expired, Binding: cur[i]})
+		}
+	}
+	if reg.wildcard {
+		kept := next[:0]
+		for _, b := range next {
+			// RFC 3261 §10.3 step 6: a binding of the same Call-ID survives
+			// a request that is not newer.
+			if b.CallID == reg.callID && reg.cseq <= b.CSeq {
+				kept = append(kept, b)
+				continue
+			}
+			evs = append(evs, Event{Kind: Deregistered, Binding: b, Reason: ReasonUnregistered})
+		}
+		return kept, evs, nil
+	}
+	// Keys this request named, and those it keeps: few, so slices.
+	seen := make([]string, 0, len(reg.contacts))
+	touched := make([]string, 0, len(reg.contacts))
+	for _, c := range reg.contacts {
+		idx := -1
+		for i := range next {
+			if next[i].Key == c.key {
+				idx = i
+				break
+			}
+		}
+		if idx >= 0 && !slices.Contains(seen, c.key) && next[idx].CallID == reg.callID && reg.cseq <= next[idx].CSeq {
+			return nil, nil, refuse(sip.StatusBadRequest, "CSeq Out Of Order", ErrOutOfOrder)
+		}
+		seen = append(seen, c.key)
+		if c.expires == 0 {
+			if idx >= 0 {
+				evs = append(evs, Event{Kind: Deregistered, Binding: next[idx], Reason: ReasonUnregistered})
+				next = append(next[:idx], next[idx+1:]...)
+			}
+			touched = slices.DeleteFunc(touched, func(k string) bool { return k == c.key })
+			continue
+		}
+		b := Binding{AoR: reg.aor, Key: c.key, URIKey: c.uriKey, Contact: c.text, Instance: c.instance,
+			RegID: c.regID, CallID: reg.callID, CSeq: reg.cseq, Expires: now.Add(c.expires), Updated: now,
+			Path: reg.paths, UserAgent: reg.userAgent}
+		if reg.hasFlow {
+			b.Flow, b.Node = reg.flow, r.node
+		}
+		touched = append(touched, c.key)
+		if idx >= 0 {
+			next[idx] = b
+			evs = append(evs, Event{Kind: Refreshed, Binding: b})
+		} else {
+			next = append(next, b)
+			evs = append(evs, Event{Kind: Registered, Binding: b})
+		}
+	}
+	for len(next) > r.cfg.MaxContacts {
+		if !r.cfg.ReplaceOldest {
+			return nil, nil, r.tooMany()
+		}
+		oldest := -1
+		for i := range next {
+			if !slices.Contains(touched, next[i].Key) && (oldest < 0 || next[i].Updated.Before(next[oldest].Updated)) {
+				oldest = i
+			}
+		}
+		if oldest < 0 { // the request alone has too many
+			return nil, nil, r.tooMany()
+		}
+		evs = append(evs, Event{Kind: Deregistered, Binding: next[oldest], Reason: ReasonReplaced})
+		next = append(next[:oldest], next[oldest+1:]...)
+	}
+	return next, evs, nil
+}
+
+func (r *Registrar) tooMany() error {
+	return refuse(sip.StatusServiceUnavailable, "Too Many Contacts", ErrTooManyContacts,
+		sip.NewHeader("Retry-After", strconv.Itoa(r.cfg.RetryAfter)))
+}
+
+// ok builds the 200 OK of RFC 3261 §10.3 step 8.
+func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs []Binding, now time.Time) *sip.Response {
+	res := sip.NewResponse(req, sip.StatusOK, "")
+	var b strings.Builder
+	for i := range bs {
+		bd := &bs[i]
+		if !bd.Live(now) {
+			continue
+		}
+		b.Reset()
+		b.WriteString(bd.Contact)
+		b.WriteString(";expires=")
+		b.WriteString(strconv.FormatInt(int64(remaining(bd.Expires, now)/time.Second), 10))
+		if reg.gruu && bd.Instance != "" {
+			// RFC 5627 §5.2: pub-gruu and a fresh temp-gruu.
+			b.WriteString(`;pub-gruu="`)
+			b.WriteString(publicGRUU(bd.AoR, bd.Instance))
+			b.WriteString(`";temp-gruu="`)
+			b.WriteString(r.gruu.temp(bd.AoR, bd.Instance, bd.CallID))
+			b.WriteByte('"')
+		}
+		res.AppendHeader(sip.NewHeader("Contact", b.String()))
+	}
+	res.AppendHeader(sip.NewHeader("Date", r.date(now)))
+	if reg.echoPath {
+		res.AppendHeader(sip.NewHeader("Path", strings.Join(reg.paths, ", ")))
+	}
+	if r.cfg.ServiceRoute != nil {
+		for _, sr := range r.cfg.ServiceRoute(ctx, reg.aor) {
+			res.AppendHeader(sip.NewHeader("Service-Route", sr.String()))
+		}
+	}
+	if reg.outbound {
+		res.AppendHeader(sip.NewHeader("Require", "outbound"))
+	}
+	res.AppendHeader(sip.NewHeader("Supported", r.supportedTags))
+	return res
+}
+
+// httpDate is the RFC 1123 date of the SIP Date header (RFC 3261 §20.17).
+const httpDate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// remaining rounds the time left up to a whole second, so that a binding
+// written now reports the lifetime granted.
+func remaining(exp, now time.Time) time.Duration {
+	d := exp.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return (d + time.Second - 1) / time.Second * time.Second
+}
+
+// date returns the Date header value for now, formatting it once a second.
+func (r *Registrar) date(now time.Time) string {
+	sec := now.Unix()
+	if d := r.dateCache.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &cachedDate{sec: sec, text: now.UTC().Format(httpDate)}
+	r.dateCache.Store(d)
+	return d.text
+}
+
+type cachedDate struct {
+	sec  int64
+	text string
+}
+
+func (r *Registrar) supported() string {
+	s := "path"
+	if !r.cfg.NoOutbound {
+		s += ", outbound"
+	}
+	if !r.cfg.NoGRUU {
+		s += ", gruu"
+	}
+	return s
+}
