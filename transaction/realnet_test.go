@@ -109,9 +109,11 @@ func TestInDialogRequestsReachTUInOrder(t *testing.T) {
 	l := transaction.New(tp, transaction.Config{})
 	require.NoError(t, l.Start(tu))
 	defer l.Close()
-	uac, _, _ := realStack(t, nil, transport.Config{}, transaction.Config{})
-
 	const n = 1000
+	// All n requests are queued before the connection is up; the queue must
+	// hold them (the default bound is smaller on purpose).
+	uac, _, _ := realStack(t, nil, transport.Config{WriteQueue: 2 * n}, transaction.Config{})
+
 	target := transport.Target{Transport: transport.TCP, Addr: ln.Addr()}
 	var wg sync.WaitGroup
 	for i := 1; i <= n; i++ {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,9 @@ type conn struct {
 	ready  bool
 	out    chan outItem
 	done   chan struct{}
-	flow   Flow // set before ready, read-only after
-	wsRole int  // 0 none, 1 server, 2 client
+	flow   Flow           // set before ready, read-only after
+	remote netip.AddrPort // the peer; set at creation, never changes
+	wsRole int            // 0 none, 1 server, 2 client
 
 	lastIn   atomic.Int64 // unix nanoseconds
 	lastOut  atomic.Int64
@@ -57,12 +59,13 @@ const (
 	wsClient
 )
 
-func (l *Layer) newConn(transport string, ln *Listener) *conn {
+func (l *Layer) newConn(transport string, ln *Listener, remote netip.AddrPort) *conn {
 	c := &conn{
 		l:         l,
 		id:        l.nextID.Add(1),
 		transport: transport,
 		ln:        ln,
+		remote:    remote,
 		out:       make(chan outItem, l.cfg.WriteQueue),
 		done:      make(chan struct{}),
 	}

@@ -96,7 +96,9 @@ type Target struct {
 	Transport string
 	// Addr is the remote address.
 	Addr netip.AddrPort
-	// ConnID, when not zero, asks for that connection. If it has gone, the
+	// ConnID, when not zero, asks for that connection; it is used only when
+	// its remote address equals Addr (when Addr is set), since IDs restart
+	// with each process. If it has gone, the
 	// message goes to Addr by whatever connection exists or can be made, except
 	// for WS and WSS, which cannot be dialled back: then the send fails with
 	// ErrFlowGone.

@@ -417,7 +417,11 @@ func (l *Layer) connFor(t Target) (*conn, bool, error) {
 		return nil, false, ErrClosed
 	}
 	if t.ConnID != 0 {
-		if c := l.conns[t.ConnID]; c != nil && !c.isClosed() {
+		// Connection IDs are per process: a stored ID from another run or
+		// instance may name some other peer's connection now, so it counts
+		// only when the remote address (when given) agrees.
+		if c := l.conns[t.ConnID]; c != nil && !c.isClosed() &&
+			(!t.Addr.IsValid() || c.remote == t.Addr) {
 			return c, false, nil
 		}
 		if t.Transport == WS || t.Transport == WSS {
@@ -434,7 +438,7 @@ func (l *Layer) connFor(t Target) (*conn, bool, error) {
 	if len(l.conns) >= l.cfg.MaxConns {
 		return nil, false, ErrTooManyConns
 	}
-	c := l.newConn(t.Transport, nil)
+	c := l.newConn(t.Transport, nil, t.Addr)
 	c.dialTarget = t
 	l.conns[c.id] = c
 	l.byAddr[key] = c

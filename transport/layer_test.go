@@ -312,6 +312,23 @@ func TestSendOnExactFlowAndFallback(t *testing.T) {
 	require.ErrorIs(t, b.Send([]byte("x"), gone, nil), ErrFlowGone)
 }
 
+// TestStaleConnIDForOtherPeerIsNotUsed: connection IDs restart with each
+// process, so an ID stored by an earlier run may now name a connection to
+// some other peer. A target whose address disagrees must not use it.
+func TestStaleConnIDForOtherPeerIsNotUsed(t *testing.T) {
+	a, _ := newLayer(t, Config{}, TCP)
+	b, sb := newLayer(t, Config{}, TCP)
+	c, sc := newLayer(t, Config{}, TCP)
+	require.NoError(t, a.SendMessage(request(t, "REGISTER", 1, "from-a"), Target{Transport: TCP, Addr: listenerAddr(t, b, TCP)}, nil))
+	in := sb.next(t)
+
+	// A stored target for c that happens to carry the ID of a's connection.
+	stale := Target{Transport: TCP, Addr: listenerAddr(t, c, TCP), ConnID: in.flow.ConnID}
+	require.NoError(t, b.SendMessage(request(t, "OPTIONS", 2, "for-c"), stale, nil))
+	got := sc.next(t)
+	require.Equal(t, "for-c", got.msg.CallID().Value())
+}
+
 func TestLargeUDPRequestMovesToTCP(t *testing.T) {
 	a, _ := newLayer(t, Config{}, UDP, TCP)
 	b, sb := newLayer(t, Config{}, UDP, TCP)

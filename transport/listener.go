@@ -298,7 +298,7 @@ func (l *Layer) acceptLoop(ln *Listener) {
 			nc.Close()
 			continue
 		}
-		c := l.newConn(ln.transport, ln)
+		c := l.newConn(ln.transport, ln, remote)
 		c.nc = nc
 		c.flow = Flow{Transport: ln.transport, Local: addrPortOf(nc.LocalAddr()), Remote: remote, ConnID: c.id}
 		l.wg.Add(1)
