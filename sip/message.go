@@ -80,6 +80,12 @@ func NewHeader(name, value string) Header {
 	return sipgo.NewHeader(name, value)
 }
 
+// HeaderClone returns a deep copy of a header field, of the same type: a
+// *FromHeader stays a *FromHeader.
+func HeaderClone(h Header) Header {
+	return sipgo.HeaderClone(h)
+}
+
 // ParseURI parses a SIP, SIPS or other absolute URI.
 func ParseURI(s string) (Uri, error) {
 	var u Uri

@@ -463,3 +463,24 @@ func TestRewriterSeesAndChangesMessages(t *testing.T) {
 	require.NoError(t, a.SendMessage(drop, Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
 	sb.none(t, 100*time.Millisecond)
 }
+
+func TestListenEachSharesOnePort(t *testing.T) {
+	l, err := New(Config{})
+	require.NoError(t, err)
+	defer l.Close()
+	lns, err := l.ListenEach(context.Background(), []string{UDP, TCP}, "127.0.0.1:0", ListenOptions{})
+	require.NoError(t, err)
+	require.Len(t, lns, 2)
+	require.Equal(t, lns[0].Addr(), lns[1].Addr())
+	require.NotZero(t, lns[0].Addr().Port())
+
+	// The port is now taken for both: a second try on it fails and leaves
+	// nothing open.
+	_, err = l.ListenEach(context.Background(), []string{UDP, TCP}, lns[0].Addr().String(), ListenOptions{})
+	require.Error(t, err)
+	require.Len(t, l.Listeners(), 2)
+
+	require.NoError(t, lns[1].Close())
+	require.Len(t, l.Listeners(), 1)
+	require.Nil(t, l.ListenerAt(TCP, lns[1].Addr()))
+}

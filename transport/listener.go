@@ -60,9 +60,19 @@ func (ln *Listener) Addr() netip.AddrPort { return ln.addr }
 // offers for Contact and Record-Route.
 func (ln *Listener) Advertised() (host string, port int) { return ln.advHost, ln.advPort }
 
-// Close stops the listener. Connections it accepted stay open.
+// Close stops the listener and takes it out of the layer's list, so that
+// nothing is sent from it any more. Connections it accepted stay open.
 func (ln *Listener) Close() error {
 	ln.close()
+	l := ln.layer
+	l.mu.Lock()
+	for i, o := range l.listeners {
+		if o == ln {
+			l.listeners = append(l.listeners[:i:i], l.listeners[i+1:]...)
+			break
+		}
+	}
+	l.mu.Unlock()
 	return nil
 }
 
@@ -304,6 +314,44 @@ func (l *Layer) acceptLoop(ln *Listener) {
 		l.wg.Add(1)
 		go c.serveAccepted()
 	}
+}
+
+// ListenEach listens on addr with each of transports, as a SIP server
+// usually does for UDP and TCP on one port. When addr's port is 0 every
+// listener gets the port the first one was given; if that port is taken for
+// a later transport, all are closed and it tries again with a new port (a
+// bounded number of times). On error nothing stays open.
+func (l *Layer) ListenEach(ctx context.Context, transports []string, addr string, opts ListenOptions) ([]*Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("transport: listen %s: %w", addr, err)
+	}
+	attempts := 1
+	if port == "0" {
+		attempts = 20
+	}
+	for i := 0; ; i++ {
+		lns, err := l.listenEach(ctx, transports, host, port, opts)
+		if err == nil || i+1 >= attempts || ctx.Err() != nil {
+			return lns, err
+		}
+	}
+}
+
+func (l *Layer) listenEach(ctx context.Context, transports []string, host, port string, opts ListenOptions) ([]*Listener, error) {
+	lns := make([]*Listener, 0, len(transports))
+	for _, tp := range transports {
+		ln, err := l.Listen(ctx, tp, net.JoinHostPort(host, port), opts)
+		if err != nil {
+			for _, o := range lns {
+				_ = o.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+		port = strconv.Itoa(int(ln.Addr().Port()))
+	}
+	return lns, nil
 }
 
 // ListenerFor returns the listener a message to t leaves from, and whose

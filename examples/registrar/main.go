@@ -1,0 +1,166 @@
+// Command registrar is a residential SIP registrar and proxy built only from
+// siphon's public API: REGISTER with digest authentication into a registrar
+// (memory, Redis or PostgreSQL), and calls between registered users routed to
+// all their contacts at once (parallel forking) through a record-routing
+// stateful proxy.
+//
+//	go run ./examples/registrar                       # 127.0.0.1:5060, demo users alice and bob
+//	go run ./examples/registrar -addr 0.0.0.0:5060 -users users.txt \
+//	    -backend redis -backend-url redis://127.0.0.1:6379/0
+//
+// See README.md beside this file.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/siphon-go/siphon/auth"
+	"github.com/siphon-go/siphon/registrar"
+	"github.com/siphon-go/siphon/registrar/memory"
+	"github.com/siphon-go/siphon/registrar/postgres"
+	"github.com/siphon-go/siphon/registrar/redis"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "registrar:", err)
+		os.Exit(1)
+	}
+}
+
+// demoUsers are used when no -users file is given, so that the example runs
+// on a fresh machine. Never in production.
+const demoUsers = "alice:alice\nbob:bob\n"
+
+// run parses args, serves until ctx ends, and sends the bound address to
+// ready when it is not nil.
+func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- netip.AddrPort) error {
+	fs := flag.NewFlagSet("registrar", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	addr := fs.String("addr", "127.0.0.1:5060", "address to listen on, UDP and TCP")
+	advertise := fs.String("advertise", "", "host[:port] to put in Record-Route and Via instead of -addr (a public IP or an FQDN)")
+	usersPath := fs.String("users", "", "file of user:password lines (default: demo users alice:alice and bob:bob)")
+	realm := fs.String("realm", "", "digest realm (default: the domain of each request)")
+	domains := fs.String("domain", "", "comma-separated domains served (default: any)")
+	backend := fs.String("backend", "memory", "location store: memory, redis or postgres")
+	backendURL := fs.String("backend-url", "", "redis://host:port/db or postgres://user:pass@host:port/db")
+	node := fs.String("node", "", "name of this instance across restarts, for shared backends (default: host name)")
+	secret := fs.String("secret", "", "nonce secret shared by instances behind one name, at least 16 bytes (default: random)")
+	nonceTTL := fs.Duration("nonce-ttl", auth.DefaultNonceTTL, "how long a digest nonce is accepted")
+	authCalls := fs.Bool("auth-calls", true, "challenge (407) calls and other initial requests")
+	recordRoute := fs.Bool("record-route", true, "record-route dialogs so that in-dialog requests come through")
+	minExpires := fs.Duration("min-expires", registrar.DefaultMinExpires, "shortest registration accepted (423 below it)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	var usersText io.Reader = strings.NewReader(demoUsers)
+	if *usersPath != "" {
+		f, err := os.Open(*usersPath)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		usersText = f
+	} else {
+		log.Warn("no -users file: serving the demo users alice:alice and bob:bob")
+	}
+	users, err := auth.ReadStatic(usersText)
+	if err != nil {
+		return err
+	}
+
+	store, closeStore, err := openBackend(ctx, *backend, *backendURL)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	if *node == "" && *backend != "memory" {
+		h, _ := os.Hostname()
+		*node = h + "/" + *addr
+	}
+	var sec []byte
+	if *secret != "" {
+		sec = []byte(*secret)
+	} else {
+		sec = make([]byte, 32)
+		_, _ = rand.Read(sec)
+	}
+
+	o := options{
+		Addr:        *addr,
+		Advertise:   *advertise,
+		Users:       users,
+		Realm:       *realm,
+		Backend:     store,
+		Node:        *node,
+		AuthCalls:   *authCalls,
+		Secret:      sec,
+		RecordRoute: *recordRoute,
+		Logger:      log,
+		Registrar:   registrar.Config{MinExpires: *minExpires},
+		Auth:        auth.Config{NonceTTL: *nonceTTL},
+	}
+	if *domains != "" {
+		o.Domains = strings.Split(*domains, ",")
+	}
+	s, err := newServer(ctx, o)
+	if err != nil {
+		return err
+	}
+	log.Info("registrar: serving", "addr", s.Addr().String(), "transports", "udp,tcp", "backend", *backend, "users", users.Len())
+	if ready != nil {
+		ready <- s.Addr()
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// openBackend opens the location store named by kind.
+func openBackend(ctx context.Context, kind, url string) (registrar.Backend, func(), error) {
+	switch kind {
+	case "memory":
+		return memory.New(memory.Config{}), func() {}, nil
+	case "redis":
+		if url == "" {
+			url = "redis://127.0.0.1:6379/0"
+		}
+		b, err := redis.Open(ctx, url, redis.Config{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { _ = b.Close() }, nil
+	case "postgres":
+		if url == "" {
+			return nil, nil, errors.New("-backend postgres needs -backend-url postgres://user:pass@host:port/db")
+		}
+		b, err := postgres.Open(ctx, url, postgres.Config{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { _ = b.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("-backend %q: want memory, redis or postgres", kind)
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+
+	"github.com/siphon-go/siphon/auth"
+	"github.com/siphon-go/siphon/proxy"
+	"github.com/siphon-go/siphon/registrar"
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transaction"
+	"github.com/siphon-go/siphon/transport"
+)
+
+// options is everything the server is built from; main fills it from flags,
+// tests directly.
+type options struct {
+	Addr        string            // host:port for UDP and TCP
+	Advertise   string            // host[:port] put in Record-Route and Via; empty = Addr
+	Users       auth.Backend // digest credentials
+	Realm       string
+	Domains     []string // served domains; empty = any
+	Backend     registrar.Backend
+	Node        string
+	AuthCalls   bool // initial non-REGISTER requests need proxy credentials
+	NonceTTL    string
+	Secret      []byte
+	RecordRoute bool
+	Logger      *slog.Logger
+	// Registrar overrides parts of the registrar's configuration (tests
+	// use a short MinExpires).
+	Registrar registrar.Config
+	// Auth overrides parts of both authenticators' configuration.
+	Auth auth.Config
+}
+
+// server is a residential registrar and proxy: REGISTER behind digest
+// authentication (401) into a registrar, and every other request through a
+// record-routing proxy that forks to all the contacts of a local user.
+type server struct {
+	log       *slog.Logger
+	tp        *transport.Layer
+	layer     *transaction.Layer
+	srv       *transaction.Server
+	reg       *registrar.Registrar
+	proxy     *proxy.Proxy
+	proxyAuth *auth.Authenticator
+	users     auth.Backend
+	realm     string
+	authCalls bool
+	register  sip.Handler
+	listeners []*transport.Listener
+	stopHook  func()
+}
+
+// newServer builds and starts the server on o.Addr.
+func newServer(ctx context.Context, o options) (*server, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tp, err := transport.New(transport.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	lopts := transport.ListenOptions{Advertise: o.Advertise}
+	lns, err := tp.ListenEach(ctx, []string{transport.UDP, transport.TCP}, o.Addr, lopts)
+	if err != nil {
+		_ = tp.Close()
+		return nil, err
+	}
+	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns}
+	s.layer = transaction.New(tp, transaction.Config{Logger: log})
+
+	rc := o.Registrar
+	rc.Domains = o.Domains
+	rc.AuthUser = auth.UsernameFromContext
+	rc.Liveness = true
+	rc.FlowAlive = tp.Alive
+	rc.Node = o.Node
+	rc.Logger = log
+	s.reg, err = registrar.New(o.Backend, rc)
+	if err != nil {
+		_ = tp.Close()
+		return nil, err
+	}
+	s.stopHook = tp.OnConnClose(s.reg.FlowClosed)
+	if n, err := s.reg.EvictStale(ctx); err != nil {
+		log.Warn("registrar: evicting stale bindings", "err", err)
+	} else if n > 0 {
+		log.Info("registrar: evicted bindings of an earlier run", "count", n)
+	}
+
+	ac := o.Auth
+	ac.Realm = o.Realm
+	ac.Secret = o.Secret
+	ac.Logger = log
+	regAuth, err := auth.New(o.Users, ac)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	ac.Proxy = true
+	ac.MatchFrom = true // a caller presents its own identity, not someone else's
+	s.proxyAuth, err = auth.New(o.Users, ac)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.register = regAuth.Middleware(s.reg)
+
+	s.proxy = proxy.New(s.layer, proxy.Config{
+		Logger:      log,
+		RecordRoute: o.RecordRoute,
+		Domains:     o.Domains,
+		Locate:      s.locate,
+		Supported:   []string{"path", "outbound", "gruu", "100rel", "timer", "replaces"},
+	})
+	handler := sip.Chain(sip.HandlerFunc(s.route), sip.NewSanity(sip.SanityConfig{}).Middleware)
+	s.srv = transaction.NewServer(s.layer, responses{handler, s.proxy}, transaction.ServerConfig{Logger: log, InlineACK: true})
+	if err := s.srv.Start(); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// responses hands the responses no transaction matched (a late 2xx) to the
+// proxy, which relays them statelessly.
+type responses struct {
+	sip.Handler
+	p *proxy.Proxy
+}
+
+func (r responses) ServeResponse(res *sip.Response, f transport.Flow) { r.p.ServeResponse(res, f) }
+
+// route is the request policy.
+func (s *server) route(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+	switch {
+	case req.Method == sip.REGISTER:
+		s.register.ServeSIP(ctx, w, req)
+		return
+	case req.Method == sip.ACK || req.Method == sip.CANCEL:
+		// Neither can be challenged (RFC 3261 §22.1); the proxy matches
+		// them to the INVITE they belong to.
+	case hasToTag(req):
+		// In-dialog: it follows the route set this proxy record-routed
+		// when the dialog's INVITE was authenticated.
+	case req.Method == sip.OPTIONS && req.Recipient.User == "":
+		// Keepalive or capability probe of the server itself.
+	case s.authCalls:
+		if _, err := s.proxyAuth.Authenticate(ctx, req); err != nil {
+			_ = sip.RespondError(w, req, err)
+			return
+		}
+		// The credentials were for this realm: they go no further.
+		req.RemoveHeader("Proxy-Authorization")
+	}
+	s.proxy.ServeSIP(ctx, w, req)
+}
+
+// locate returns the targets for a request to a local user: every contact
+// registered for the AoR, so that they ring in parallel.
+func (s *server) locate(ctx context.Context, req *sip.Request) ([]proxy.Target, error) {
+	contacts, err := s.reg.Lookup(ctx, req.Recipient)
+	if err != nil {
+		if errors.Is(err, registrar.ErrNotAoR) {
+			return nil, sip.NewStatusError(sip.StatusNotFound, "")
+		}
+		s.log.Warn("registrar: lookup failed", "uri", req.Recipient.String(), "err", err)
+		return nil, sip.NewStatusError(sip.StatusServiceUnavailable, "")
+	}
+	if len(contacts) == 0 {
+		if _, err := s.users.HA1(ctx, req.Recipient.User, s.realm, auth.MD5); errors.Is(err, auth.ErrUnknownUser) {
+			return nil, sip.NewStatusError(sip.StatusNotFound, "")
+		}
+		return nil, nil // 480 Temporarily Unavailable
+	}
+	targets := make([]proxy.Target, 0, len(contacts))
+	for i := range contacts {
+		c := &contacts[i]
+		t := proxy.Target{URI: c.NameAddr.URI, Route: c.Route}
+		if q := c.Q(); q >= 0 {
+			t.Q = float64(q) / 1000
+		}
+		if next, ok := c.Target(); ok {
+			t.Next = next
+		}
+		targets = append(targets, t)
+	}
+	return targets, nil
+}
+
+// Addr returns the address the server listens on (UDP and TCP).
+func (s *server) Addr() netip.AddrPort { return s.listeners[0].Addr() }
+
+// Shutdown stops taking requests, lets running ones finish until ctx ends,
+// then closes everything.
+func (s *server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	s.close()
+	return err
+}
+
+func (s *server) close() {
+	if s.stopHook != nil {
+		s.stopHook()
+	}
+	if s.layer != nil {
+		_ = s.layer.Close()
+	}
+	if s.reg != nil {
+		_ = s.reg.Close()
+	}
+	_ = s.tp.Close()
+}
+
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	if to == nil {
+		return false
+	}
+	_, ok := to.Params.Get("tag")
+	return ok
+}
