@@ -17,8 +17,8 @@ import (
 // options is everything the server is built from; main fills it from flags,
 // tests directly.
 type options struct {
-	Addr        string            // host:port for UDP and TCP
-	Advertise   string            // host[:port] put in Record-Route and Via; empty = Addr
+	Addr        string       // host:port for UDP and TCP
+	Advertise   string       // host[:port] put in Record-Route and Via; empty = Addr
 	Users       auth.Backend // digest credentials
 	Realm       string
 	Domains     []string // served domains; empty = any

@@ -262,4 +262,3 @@ func bindings(t *testing.T, s *server, user string) []registrar.Contact {
 	require.NoError(t, err)
 	return cs
 }
-
