@@ -2,6 +2,7 @@ package registrar_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -209,6 +210,28 @@ func TestLivenessDeregistersOnFlowClose(t *testing.T) {
 	if len(lookupWith(t, r, "sip:bob@example.com")) != 1 {
 		t.Fatal("a binding behind Path was removed with the proxy's connection")
 	}
+}
+
+// TestLivenessManyAoRsOnOneFlow: an edge proxy that does not add Path (or a
+// load generator) carries many users on one connection; liveness must cover
+// all of them, not the first few.
+func TestLivenessManyAoRsOnOneFlow(t *testing.T) {
+	e := newEnv(t, registrar.Config{})
+	r := e.newRegistrar(registrar.Config{Liveness: true})
+	const n = 500
+	for i := 0; i < n; i++ {
+		user := fmt.Sprintf("u%03d", i)
+		e.must(200, serveWith(t, r, newReg(user, "c-"+user, 1, "Contact: <sip:"+user+"@192.0.2.10;transport=tcp>"), tcpFlow(7)))
+	}
+	r.FlowClosed(tcpFlow(7))
+	waitFor(t, func() bool {
+		for i := 0; i < n; i += 50 {
+			if len(lookupWith(t, r, fmt.Sprintf("sip:u%03d@example.com", i))) != 0 {
+				return false
+			}
+		}
+		return len(lookupWith(t, r, fmt.Sprintf("sip:u%03d@example.com", n-1))) == 0
+	})
 }
 
 func waitFor(t *testing.T, cond func() bool) {

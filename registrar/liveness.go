@@ -8,24 +8,29 @@ import (
 	"github.com/siphon-go/siphon/transport"
 )
 
-// Limits of the flow index.
-const (
-	maxAoRsPerFlow = 32
-	flowQueue      = 4096
-)
+// flowQueue bounds the closed flows waiting for the liveness worker.
+const flowQueue = 4096
+
+// entriesPerFlow sizes the bound on (connection, AoR) entries from the
+// bound on connections: an edge proxy that does not add Path carries many
+// AoRs on one connection, a UA one or two.
+const entriesPerFlow = 4
 
 // flowIndex remembers which AoRs have bindings on which stream connection of
 // this instance, so that a closed connection costs one update per AoR it
 // carried rather than a scan (RFC 5626 §4.2.2). Entries leave when their
 // connection closes; an entry whose bindings have since gone only costs a
-// no-op update then.
+// no-op update then. Both the connections and the entries are bounded.
 type flowIndex struct {
-	mu     sync.Mutex
-	max    int
-	conns  map[uint64][]string
-	queue  chan closedFlow
-	done   chan struct{}
-	closed bool
+	mu         sync.Mutex
+	max        int // connections
+	maxEntries int
+	entries    int
+	conns      map[uint64]map[string]struct{}
+	queue      chan closedFlow
+	done       chan struct{}
+	closed     bool
+	lastWarn   time.Time
 }
 
 type closedFlow struct {
@@ -34,34 +39,46 @@ type closedFlow struct {
 }
 
 func newFlowIndex(maxFlows int) *flowIndex {
-	return &flowIndex{max: maxFlows, conns: make(map[uint64][]string),
+	return &flowIndex{max: maxFlows, maxEntries: maxFlows * entriesPerFlow,
+		conns: make(map[uint64]map[string]struct{}),
 		queue: make(chan closedFlow, flowQueue), done: make(chan struct{})}
 }
 
-func (x *flowIndex) add(connID uint64, aor string) bool {
+// add records aor on connID. It reports false, and whether to log it (at
+// most once a second), when the index is full.
+func (x *flowIndex) add(connID uint64, aor string, now time.Time) (ok, warn bool) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	aors, ok := x.conns[connID]
-	if !ok && len(x.conns) >= x.max {
-		return false
+	aors, found := x.conns[connID]
+	if _, dup := aors[aor]; dup {
+		return true, false
 	}
-	for _, a := range aors {
-		if a == aor {
-			return true
+	if (!found && len(x.conns) >= x.max) || x.entries >= x.maxEntries {
+		warn = now.Sub(x.lastWarn) >= time.Second
+		if warn {
+			x.lastWarn = now
 		}
+		return false, warn
 	}
-	if len(aors) >= maxAoRsPerFlow {
-		return false
+	if !found {
+		aors = make(map[string]struct{}, 1)
+		x.conns[connID] = aors
 	}
-	x.conns[connID] = append(aors, aor)
-	return true
+	aors[aor] = struct{}{}
+	x.entries++
+	return true, false
 }
 
 func (x *flowIndex) take(connID uint64) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	aors := x.conns[connID]
+	set := x.conns[connID]
 	delete(x.conns, connID)
+	x.entries -= len(set)
+	aors := make([]string, 0, len(set))
+	for a := range set {
+		aors = append(aors, a)
+	}
 	return aors
 }
 
@@ -80,8 +97,8 @@ func (r *Registrar) track(aor string, f transport.Flow, hasFlow, viaPath bool) {
 	if r.flows == nil || !hasFlow || f.ConnID == 0 || viaPath {
 		return
 	}
-	if !r.flows.add(f.ConnID, aor) {
-		r.log.Warn("registrar: flow index full; liveness will not cover this binding", "aor", aor, "flow", f.String())
+	if ok, warn := r.flows.add(f.ConnID, aor, time.Now()); !ok && warn {
+		r.log.Warn("registrar: flow index full; liveness will not cover some bindings", "aor", aor, "flow", f.String())
 	}
 }
 
