@@ -13,6 +13,7 @@ PEERS=(
   "freediameter-extensions:/usr/lib/freeDiameter/rt_default.fdx:freediameter-extensions"
   "redis-server:redis-server:redis"
   "postgresql:pg_ctlcluster:postgres"
+  "baresip-core:baresip:baresip"
 )
 
 cd "$(dirname "$0")/.."
