@@ -14,14 +14,20 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -61,10 +67,12 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	node := fs.String("node", "", "name of this instance across restarts, for shared backends (default: host name)")
 	secret := fs.String("secret", "", "nonce secret shared by instances behind one name, at least 16 bytes (default: random)")
 	nonceTTL := fs.Duration("nonce-ttl", auth.DefaultNonceTTL, "how long a digest nonce is accepted")
+	authRegister := fs.Bool("auth", true, "digest-authenticate REGISTER (turn off only for benchmarks or a trusted network)")
 	authCalls := fs.Bool("auth-calls", true, "challenge (407) calls and other initial requests")
 	recordRoute := fs.Bool("record-route", true, "record-route dialogs so that in-dialog requests come through")
 	minExpires := fs.Duration("min-expires", registrar.DefaultMinExpires, "shortest registration accepted (423 below it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	debugAddr := fs.String("debug", "", "address for an HTTP endpoint /debug/mem (heap after a GC, for benchmarks); empty = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -115,6 +123,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		Backend:     store,
 		Node:        *node,
 		AuthCalls:   *authCalls,
+		NoAuth:      !*authRegister,
 		Secret:      sec,
 		RecordRoute: *recordRoute,
 		Logger:      log,
@@ -127,6 +136,14 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	s, err := newServer(ctx, o)
 	if err != nil {
 		return err
+	}
+	if *debugAddr != "" {
+		stopDebug, err := serveDebug(*debugAddr, log)
+		if err != nil {
+			_ = s.Shutdown(context.Background())
+			return err
+		}
+		defer stopDebug()
 	}
 	log.Info("registrar: serving", "addr", s.Addr().String(), "transports", "udp,tcp", "backend", *backend, "users", users.Len())
 	if ready != nil {
@@ -163,4 +180,44 @@ func openBackend(ctx context.Context, kind, url string) (registrar.Backend, func
 		return b, func() { _ = b.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("-backend %q: want memory, redis or postgres", kind)
+}
+
+// serveDebug serves /debug/mem, the Go heap after a forced collection (so
+// that a benchmark can read the memory a number of bindings holds without
+// the garbage the load left), and /debug/cpu?seconds=N, a CPU profile.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/mem", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]uint64{
+			"heap_inuse": m.HeapInuse, "heap_alloc": m.HeapAlloc, "sys": m.Sys,
+			"heap_objects": m.HeapObjects, "goroutines": uint64(runtime.NumGoroutine()),
+		})
+	})
+	mux.HandleFunc("/debug/cpu", func(w http.ResponseWriter, r *http.Request) {
+		sec, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || sec <= 0 || sec > 120 {
+			sec = 10
+		}
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		time.Sleep(time.Duration(sec) * time.Second)
+		pprof.StopCPUProfile()
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug endpoint", "err", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }

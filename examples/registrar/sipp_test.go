@@ -133,4 +133,3 @@ func TestSIPpReplayAfterNonceLifetime(t *testing.T) {
 	res := sipp(t, s, "u1", "replay.xml", injection(t, [3]string{"alice", "alice", "alice"}), 1, 10)
 	require.Equal(t, 1, res.Successful, res.Output)
 }
-
