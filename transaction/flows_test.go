@@ -2,6 +2,7 @@ package transaction_test
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,4 +309,35 @@ func TestRFC2543RequestsMatchWithoutCookie(t *testing.T) {
 	optionsProbe(t, c, uas.Addr, log, "z9hG4bKprobe2543")
 	clock.Advance(10 * time.Second)
 	require.Len(t, log.times("SIP/2.0 486 Busy Here"), 2, "the ACK stopped Timer G")
+}
+
+func TestInlineRunsHandlerOnTheReadingGoroutine(t *testing.T) {
+	stacks := make(chan string, 2)
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		buf := make([]byte, 64<<10)
+		stacks <- string(buf[:runtime.Stack(buf, false)])
+		_ = sip.Respond(w, req, 200, "")
+	})
+	n := siptest.NewNetwork(siptest.NetworkConfig{})
+	pc, err := n.ListenPacket("192.0.2.20:5060")
+	require.NoError(t, err)
+	tp, err := transport.New(transport.Config{})
+	require.NoError(t, err)
+	_, err = tp.AddPacketConn(pc, transport.ListenOptions{})
+	require.NoError(t, err)
+	srv := transaction.NewServer(transaction.New(tp, transaction.Config{}), h, transaction.ServerConfig{
+		Inline: func(req *sip.Request) bool { return req.Method == sip.REGISTER },
+	})
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	uac := siptest.NewStack(t, n, "192.0.2.10:5060", siptest.StackConfig{})
+	to := transport.Target{Transport: transport.UDP, Addr: netipMust("192.0.2.20:5060")}
+	for _, m := range []sip.RequestMethod{sip.REGISTER, sip.OPTIONS} {
+		res, err := uac.Do(context.Background(), siptest.NewRequest(m, "sip:example.com"), to)
+		require.NoError(t, err)
+		require.Equal(t, 200, res.StatusCode)
+	}
+	inline, own := <-stacks, <-stacks
+	require.Contains(t, inline, "transaction.(*Layer).ReceiveMessage", "REGISTER ran on the reader")
+	require.NotContains(t, own, "transaction.(*Layer).ReceiveMessage", "OPTIONS ran on a goroutine of its own")
 }

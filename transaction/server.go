@@ -29,6 +29,14 @@ type ServerConfig struct {
 	// when the handler's ACK path never blocks, as a proxy's does (it relays
 	// the ACK statelessly): it saves a goroutine hand-off per call.
 	InlineACK bool
+	// Inline, when set and true for a request, runs its handler on the
+	// goroutine that read the request instead of a goroutine of its own. It
+	// saves a goroutine start, a stack that grows from scratch and a
+	// scheduler hand-off per request, but the reading goroutine (for UDP,
+	// the listener's only reader) waits for the handler: return true only
+	// for requests whose handler never blocks, such as REGISTER on an
+	// in-memory registrar or an OPTIONS answered locally.
+	Inline func(req *sip.Request) bool
 }
 
 // Relayer is implemented by the ResponseWriter a Server passes to handlers.
@@ -132,6 +140,10 @@ func (s *Server) ServeRequest(tx *ServerTx) {
 	}
 	s.inflight.Add(1)
 	s.wg.Add(1)
+	if s.cfg.Inline != nil && s.cfg.Inline(tx.Request()) {
+		s.serve(tx)
+		return
+	}
 	go s.serve(tx)
 }
 

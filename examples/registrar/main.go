@@ -116,19 +116,21 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	}
 
 	o := options{
-		Addr:        *addr,
-		Advertise:   *advertise,
-		Users:       users,
-		Realm:       *realm,
-		Backend:     store,
-		Node:        *node,
-		AuthCalls:   *authCalls,
-		NoAuth:      !*authRegister,
-		Secret:      sec,
-		RecordRoute: *recordRoute,
-		Logger:      log,
-		Registrar:   registrar.Config{MinExpires: *minExpires},
-		Auth:        auth.Config{NonceTTL: *nonceTTL},
+		Addr:      *addr,
+		Advertise: *advertise,
+		Users:     users,
+		Realm:     *realm,
+		Backend:   store,
+		// The in-memory store answers at once: REGISTER needs no goroutine.
+		InlineRegister: *backend == "memory",
+		Node:           *node,
+		AuthCalls:      *authCalls,
+		NoAuth:         !*authRegister,
+		Secret:         sec,
+		RecordRoute:    *recordRoute,
+		Logger:         log,
+		Registrar:      registrar.Config{MinExpires: *minExpires},
+		Auth:           auth.Config{NonceTTL: *nonceTTL},
 	}
 	if *domains != "" {
 		o.Domains = strings.Split(*domains, ",")

@@ -29,7 +29,11 @@ type options struct {
 	NonceTTL    string
 	Secret      []byte
 	RecordRoute bool
-	Logger      *slog.Logger
+	// InlineRegister handles REGISTER (and OPTIONS to us) on the goroutine
+	// that read it: right when the location store and the credentials are
+	// in memory, so the handler never waits.
+	InlineRegister bool
+	Logger         *slog.Logger
 	// Registrar overrides parts of the registrar's configuration (tests
 	// use a short MinExpires).
 	Registrar registrar.Config
@@ -125,7 +129,13 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		Supported:   []string{"path", "outbound", "gruu", "100rel", "timer", "replaces"},
 	})
 	handler := sip.Chain(sip.HandlerFunc(s.route), sip.NewSanity(sip.SanityConfig{}).Middleware)
-	s.srv = transaction.NewServer(s.layer, responses{handler, s.proxy}, transaction.ServerConfig{Logger: log, InlineACK: true})
+	s.srv = transaction.NewServer(s.layer, responses{handler, s.proxy}, transaction.ServerConfig{
+		Logger:    log,
+		InlineACK: true,
+		Inline: func(req *sip.Request) bool {
+			return o.InlineRegister && req.Method == sip.REGISTER
+		},
+	})
 	if err := s.srv.Start(); err != nil {
 		s.close()
 		return nil, err
