@@ -35,6 +35,7 @@ type shard struct {
 	server map[key]*ServerTx
 	client map[key]*ClientTx
 	acks   map[ackKey]*ServerTx // accepted INVITEs awaiting their 2xx ACK
+	ghosts ghosts               // completed non-INVITE transactions over UDP
 }
 
 // Layer runs RFC 3261 §17 client and server transactions (with RFC 6026's
@@ -65,6 +66,7 @@ func New(tp *transport.Layer, cfg Config) *Layer {
 		l.shards[i].server = make(map[key]*ServerTx)
 		l.shards[i].client = make(map[key]*ClientTx)
 		l.shards[i].acks = make(map[ackKey]*ServerTx)
+		l.shards[i].ghosts.init(l, &l.shards[i])
 	}
 	return l
 }
@@ -140,7 +142,10 @@ func (l *Layer) receiveRequest(req *sip.Request, f transport.Flow) {
 		l.receiveCancel(req, k, f)
 		return
 	}
-	tx, fresh := l.serverTx(req, k, f)
+	tx, fresh, absorbed := l.serverTx(req, k, f)
+	if absorbed {
+		return
+	}
 	if tx == nil {
 		l.respondStateless(req, f, sip.StatusServiceUnavailable, sip.NewHeader("Retry-After", strconv.Itoa(l.cfg.RetryAfter)))
 		return
@@ -154,23 +159,49 @@ func (l *Layer) receiveRequest(req *sip.Request, f transport.Flow) {
 }
 
 // serverTx returns the server transaction for k, creating it when there is
-// none (nil when the layer is full).
-func (l *Layer) serverTx(req *sip.Request, k key, f transport.Flow) (*ServerTx, bool) {
+// none (nil when the layer is full). When k belongs to a completed
+// transaction that left a ghost, it resends the ghost's response and
+// reports absorbed.
+func (l *Layer) serverTx(req *sip.Request, k key, f transport.Flow) (tx *ServerTx, fresh, absorbed bool) {
 	s := l.shardFor(k)
 	s.mu.Lock()
 	if tx := s.server[k]; tx != nil {
 		s.mu.Unlock()
-		return tx, false
+		return tx, false, false
+	}
+	if s.ghosts.n > 0 {
+		if data := s.ghosts.lookup(k, l.keyHash(k), l.cfg.Clock.Now().UnixNano()); data != nil {
+			s.mu.Unlock()
+			// RFC 3261 §17.2.2: a retransmission in Completed gets the final
+			// response again.
+			_ = l.tp.Send(data, transport.ResponseTarget(req, f), nil)
+			return nil, false, true
+		}
 	}
 	if l.count.Load() >= int64(l.cfg.MaxTransactions) {
 		s.mu.Unlock()
-		return nil, false
+		return nil, false, false
 	}
-	tx := newServerTx(l, req, k, f)
+	tx = newServerTx(l, req, k, f)
 	s.server[k] = tx
 	l.count.Add(1)
 	s.mu.Unlock()
-	return tx, true
+	return tx, true, false
+}
+
+// addGhost leaves a ghost of the completed transaction with key k whose
+// final response is data; false when it does not fit one.
+func (l *Layer) addGhost(k key, data []byte) bool {
+	s := l.shardFor(k)
+	h := l.keyHash(k)
+	now := l.cfg.Clock.Now().UnixNano()
+	s.mu.Lock()
+	ok := s.ghosts.add(k, h, data, now, 64*l.cfg.T1) // Timer J
+	s.mu.Unlock()
+	if ok {
+		l.count.Add(1)
+	}
+	return ok
 }
 
 func (l *Layer) lookupServer(k key) *ServerTx {
@@ -239,16 +270,16 @@ func (l *Layer) receiveCancel(req *sip.Request, k key, f transport.Flow) {
 	ik.method = sip.INVITE
 	invite := l.lookupServer(ik)
 	if invite == nil && l.cfg.StatelessCancel {
-		tx, _ := l.serverTx(req, k, f)
+		tx, _, _ := l.serverTx(req, k, f)
 		if tx != nil {
 			tx.start()
 			l.tuOf().ServeRequest(tx)
 		}
 		return
 	}
-	tx, _ := l.serverTx(req, k, f)
+	tx, _, _ := l.serverTx(req, k, f)
 	if tx == nil {
-		return
+		return // full, or a retransmission the CANCEL's ghost answered
 	}
 	tx.start()
 	if invite == nil {

@@ -101,7 +101,10 @@ func (o *orderTU) ServeACK(*sip.Request, transport.Flow)       {}
 func (o *orderTU) ServeResponse(*sip.Response, transport.Flow) {}
 
 func TestInDialogRequestsReachTUInOrder(t *testing.T) {
-	tp, err := transport.New(transport.Config{})
+	const n = 1000
+	// The TU answers on the reading goroutine, faster than the responses
+	// drain: the server's queue must hold them all too.
+	tp, err := transport.New(transport.Config{WriteQueue: 2 * n})
 	require.NoError(t, err)
 	ln, err := tp.Listen(context.Background(), transport.TCP, "127.0.0.1:0", transport.ListenOptions{})
 	require.NoError(t, err)
@@ -109,7 +112,6 @@ func TestInDialogRequestsReachTUInOrder(t *testing.T) {
 	l := transaction.New(tp, transaction.Config{})
 	require.NoError(t, l.Start(tu))
 	defer l.Close()
-	const n = 1000
 	// All n requests are queued before the connection is up; the queue must
 	// hold them (the default bound is smaller on purpose).
 	uac, _, _ := realStack(t, nil, transport.Config{WriteQueue: 2 * n}, transaction.Config{})
@@ -127,7 +129,13 @@ func TestInDialogRequestsReachTUInOrder(t *testing.T) {
 		})
 		require.NoError(t, err)
 	}
-	wg.Wait()
+	answered := make(chan struct{})
+	go func() { wg.Wait(); close(answered) }()
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not every request was answered")
+	}
 	tu.mu.Lock()
 	defer tu.mu.Unlock()
 	require.Len(t, tu.seqs, n)

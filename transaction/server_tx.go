@@ -228,9 +228,14 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(error), err
 	default:
 		tx.state = srvCompleted
 		tx.compact()
-		if tx.reliable {
+		switch {
+		case tx.reliable:
 			done = true // Timer J is 0 for reliable transports
-		} else {
+		case tx.l.addGhost(tx.key, data):
+			// The ghost answers retransmissions until Timer J (ghost.go);
+			// the transaction itself ends now.
+			done = true
+		default:
 			tx.arm(slotIJL, 64*cfg.T1) // Timer J
 		}
 	}

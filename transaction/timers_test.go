@@ -3,7 +3,9 @@ package transaction_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,4 +467,44 @@ func TestTimerMPassesRetransmitted2xxUp(t *testing.T) {
 	defer r.mu.Unlock()
 	require.Equal(t, 200, r.res[0].StatusCode)
 	require.Nil(t, tx.Final(), "with OnResponse the transaction keeps no message")
+}
+
+// TestCompletedNonInviteAbsorbsRetransmissionsUntilTimerJ: after its final
+// response a non-INVITE transaction over UDP is only its key and response
+// (a ghost), which still answers every retransmission for 64*T1 without a
+// second handler call (RFC 3261 §17.2.2); after that the request is new.
+func TestCompletedNonInviteAbsorbsRetransmissionsUntilTimerJ(t *testing.T) {
+	var calls atomic.Int32
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		calls.Add(1)
+		_ = sip.Respond(w, req, 202, "")
+	})
+	clock, n, uas, log := serverFixture(t, h, transaction.Config{TryingDelay: transaction.NoTrying})
+	c := rawClient(t, n)
+	msg := "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKg1\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n" +
+		"Call-ID: g1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+	accepted := func() int { return len(log.times("SIP/2.0 202 Accepted")) }
+	c.send(t, uas.Addr, msg)
+	require.Eventually(t, func() bool { return accepted() == 1 }, time.Second, time.Millisecond)
+	require.Equal(t, 1, uas.Transactions.Len(), "the completed transaction still counts")
+	for i := 2; i <= 3; i++ {
+		clock.Advance(15 * time.Second)
+		c.send(t, uas.Addr, msg)
+		require.Eventually(t, func() bool { return accepted() == i }, time.Second, time.Millisecond)
+	}
+	require.EqualValues(t, 1, calls.Load(), "retransmissions never reach the handler")
+	// A CANCEL for it is its own transaction; its 200 is absorbed the same way.
+	cancel := strings.Replace(strings.Replace(msg, "MESSAGE sip", "CANCEL sip", 1), "1 MESSAGE", "1 CANCEL", 1)
+	c.send(t, uas.Addr, cancel)
+	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 481 Call/Transaction Does Not Exist")) == 1 }, time.Second, time.Millisecond)
+	c.send(t, uas.Addr, cancel)
+	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 481 Call/Transaction Does Not Exist")) == 2 }, time.Second, time.Millisecond)
+
+	clock.Advance(2*time.Second - time.Millisecond) // 31.999 s after the 202
+	require.Equal(t, 2, uas.Transactions.Len())
+	clock.Advance(time.Millisecond)
+	require.Eventually(t, func() bool { return uas.Transactions.Len() == 1 }, time.Second, time.Millisecond, "Timer J")
+	c.send(t, uas.Addr, msg)
+	require.Eventually(t, func() bool { return calls.Load() == 2 }, time.Second, time.Millisecond, "after Timer J the request is new")
 }
