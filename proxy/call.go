@@ -271,6 +271,7 @@ func (c *call) send(b *Branch) {
 		Branch:     branchPrefix + c.loop + "." + sip.GenerateTag(),
 		OnResponse: func(tx *transaction.ClientTx, res *sip.Response) { c.onResponse(b, tx, res) },
 		OnError:    func(tx *transaction.ClientTx, err error) { c.onError(b, tx, err) },
+		Timeout:    c.opts.ReplyTimeout,
 	}
 	if c.invite {
 		opts.TimerC = c.p.cfg.TimerC

@@ -94,6 +94,11 @@ type Options struct {
 	OnCancel func(req *sip.Request)
 	// TimerC overrides Config.TimerC for this request.
 	TimerC time.Duration
+	// ReplyTimeout, when positive, is how long a branch waits for its first
+	// response (INVITE) or its final one (other requests) before it counts
+	// as a 408 and, with Sequential, the next target is tried: a dead next
+	// hop over UDP costs seconds instead of Timer B's 32. Default 64*T1.
+	ReplyTimeout time.Duration
 }
 
 // Errors.

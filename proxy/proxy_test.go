@@ -435,3 +435,23 @@ func TestUnreachableTargetFailsFast(t *testing.T) {
 	require.Less(t, time.Since(start), time.Second)
 	require.EqualValues(t, 1, failed.Load())
 }
+
+// TestReplyTimeoutFailsOverFromASilentNextHop: a next hop that never
+// answers costs ReplyTimeout, not Timer B's 32 s, before the next target.
+func TestReplyTimeoutFailsOverFromASilentNextHop(t *testing.T) {
+	w := newWorld(t, proxy.Config{}, answer(200))
+	silent, _ := sip.ParseURI("sip:bob@192.0.2.99:5060") // nobody there
+	targets := []proxy.Target{{URI: silent, Q: 1}, w.target(0, 0.5)}
+	px := siptest.NewStack(t, w.n, "192.0.2.2:5060", siptest.StackConfig{NewHandler: func(l *transaction.Layer) sip.Handler {
+		w.proxy = proxy.New(l, proxy.Config{})
+		return sip.HandlerFunc(func(ctx context.Context, rw sip.ResponseWriter, req *sip.Request) {
+			_ = w.proxy.Relay(ctx, rw, req, &proxy.Options{Sequential: true, ReplyTimeout: 150 * time.Millisecond}, targets...)
+		})
+	}})
+	start := time.Now()
+	res, err := w.uac.Do(context.Background(), siptest.NewRequest(sip.INVITE, "sip:bob@example.com"), px.Target(transport.UDP))
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.Len(t, w.inbound(0, "INVITE "), 1)
+}

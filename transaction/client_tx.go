@@ -47,6 +47,11 @@ type ClientOptions struct {
 	// every provisional, it CANCELs a request that stays in Proceeding that
 	// long, or fails one that never got a provisional. Zero disables it.
 	TimerC time.Duration
+	// Timeout, when positive, replaces Timer B and F (64*T1): how long an
+	// INVITE waits for its first response, or another request for its
+	// final one, before it fails with ErrTimeout. A proxy sets it short to
+	// fail over from a dead next hop in seconds (Kamailio's fr_timer).
+	Timeout time.Duration
 	// Branch is the branch of the Via the transaction adds; empty means a
 	// new random one.
 	Branch string
@@ -125,7 +130,11 @@ func (l *Layer) startTx(ctx context.Context, req *sip.Request, t transport.Targe
 		tx.arm(slotAE, cfg.T1)
 	}
 	// Timer B (INVITE) or F (non-INVITE): 64*T1.
-	tx.arm(slotBF, 64*cfg.T1)
+	if opts.Timeout > 0 {
+		tx.arm(slotBF, opts.Timeout)
+	} else {
+		tx.arm(slotBF, 64*cfg.T1)
+	}
 	if tx.invite && opts.TimerC > 0 {
 		tx.arm(slotC, opts.TimerC)
 	}

@@ -69,6 +69,7 @@ type Server struct {
 	stop     context.CancelFunc
 	inflight atomic.Int64
 	wg       sync.WaitGroup
+	admit    sync.Mutex // orders wg.Add before Shutdown's wg.Wait
 	shutting atomic.Bool
 	done     chan struct{}
 	once     sync.Once
@@ -110,7 +111,9 @@ func (s *Server) Serve() error {
 // handlers until ctx ends, cancels the contexts of those still running,
 // and closes the layer and its transports.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.admit.Lock()
 	s.shutting.Store(true)
+	s.admit.Unlock()
 	waited := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -132,14 +135,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeRequest implements TU.
 func (s *Server) ServeRequest(tx *ServerTx) {
-	if s.shutting.Load() || s.inflight.Load() >= int64(s.cfg.MaxInflight) {
+	if !s.enter() {
 		res := sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable, "")
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(s.cfg.RetryAfter)))
 		_ = tx.Respond(res)
 		return
 	}
-	s.inflight.Add(1)
-	s.wg.Add(1)
 	if s.cfg.Inline != nil && s.cfg.Inline(tx.Request()) {
 		s.serve(tx)
 		return
@@ -172,6 +173,20 @@ func (s *Server) serve(tx *ServerTx) {
 	s.h.ServeSIP(transport.NewContext(ctx, tx.Flow()), w, req)
 }
 
+// enter admits one more handler unless the server is shutting down or
+// full. A WaitGroup must not grow from zero while Wait runs, so admission
+// and the start of Shutdown are ordered by a mutex.
+func (s *Server) enter() bool {
+	s.admit.Lock()
+	defer s.admit.Unlock()
+	if s.shutting.Load() || s.inflight.Load() >= int64(s.cfg.MaxInflight) {
+		return false
+	}
+	s.inflight.Add(1)
+	s.wg.Add(1)
+	return true
+}
+
 // ServeACK implements TU.
 func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
 	if s.shutting.Load() {
@@ -186,8 +201,9 @@ func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
 		s.h.ServeSIP(transport.NewContext(s.base, f), ackWriter{}, req)
 		return
 	}
-	s.inflight.Add(1)
-	s.wg.Add(1)
+	if !s.enter() {
+		return
+	}
 	go func() {
 		defer s.wg.Done()
 		defer s.inflight.Add(-1)

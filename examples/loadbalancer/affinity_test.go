@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-go/siphon/proxy"
+)
+
+func TestAffinityIsBoundedAndExpires(t *testing.T) {
+	a := newAffinity(3, time.Minute)
+	now := time.Now()
+	for i := range 10 {
+		a.put(fmt.Sprint(i), proxy.Target{Q: float64(i)}, now)
+		require.LessOrEqual(t, a.len(), 3)
+	}
+	_, ok := a.get("0", now)
+	require.False(t, ok, "the oldest calls are forgotten first")
+	got, ok := a.get("9", now)
+	require.True(t, ok)
+	require.Equal(t, 9.0, got.Q)
+	_, ok = a.get("9", now.Add(2*time.Minute))
+	require.False(t, ok, "expired")
+	a.drop("9")
+	require.Equal(t, 2, a.len())
+	// Refreshing a call does not duplicate it in the eviction order.
+	for range 100 {
+		a.put("8", proxy.Target{}, now)
+	}
+	require.LessOrEqual(t, len(a.order)-a.head, 10)
+}
