@@ -77,6 +77,7 @@ type call struct {
 	cancelled sync.Once
 	starting  int // groups being started asynchronously
 	done      chan struct{}
+	doneOnce  sync.Once
 }
 
 func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.Request, opts *Options, targets []Target) error {
@@ -618,11 +619,9 @@ func (c *call) finish() {
 	}
 	c.mu.Unlock()
 	if final {
-		select {
-		case <-c.done:
-		default:
-			close(c.done)
-		}
+		// Two branches can finish at once (a 2xx and a failure racing on
+		// different reading goroutines): close exactly once.
+		c.doneOnce.Do(func() { close(c.done) })
 	}
 }
 
