@@ -465,3 +465,25 @@ func BenchmarkAllow(b *testing.B) {
 		})
 	})
 }
+
+func TestMiddlewareTracksChallenges(t *testing.T) {
+	g, _ := newGuard(t, guard.Config{Threshold: 2, Unanswered: 3, Weights: map[guard.Signal]int{guard.SignalChallengeUnanswered: 2}})
+	challenge := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		_ = sip.Respond(w, req, sip.StatusUnauthorized, "")
+	})
+	h := g.Middleware(guard.RequestConfig{TrackChallenges: true})(challenge)
+	tcp := transport.Flow{Transport: transport.TCP, Remote: attacker}
+	for range 10 { // a UA that answers its challenges is never banned
+		serve(t, h, siptest.NewIncomingRequest(sip.REGISTER, "sip:example.com"), tcp)
+		serve(t, h, siptest.NewIncomingRequest(sip.REGISTER, "sip:example.com", siptest.WithHeader("Authorization", `Digest username="a"`)), tcp)
+	}
+	if g.Banned(attacker.Addr()) {
+		t.Fatal("banned although challenges were answered")
+	}
+	for range 3 {
+		serve(t, h, siptest.NewIncomingRequest(sip.REGISTER, "sip:example.com"), tcp)
+	}
+	if !g.Banned(attacker.Addr()) {
+		t.Fatal("unanswered challenges not banned")
+	}
+}

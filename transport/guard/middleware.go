@@ -28,6 +28,25 @@ type RequestConfig struct {
 	// Local are the host[:port] values of this server as they appear in a
 	// Route URI, for RejectRoute.
 	Local []string
+	// TrackChallenges watches the responses of the next handler: a 401 or
+	// 407 to a request without credentials counts toward
+	// SignalChallengeUnanswered (Challenged), and a request with
+	// credentials resets that count (Answered).
+	TrackChallenges bool
+}
+
+// challengeWriter notes a 401/407 sent to a request without credentials.
+type challengeWriter struct {
+	sip.ResponseWriter
+	g *Guard
+	f transport.Flow
+}
+
+func (w challengeWriter) WriteResponse(res *sip.Response) error {
+	if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+		w.g.Challenged(w.f.Transport, w.f.Remote)
+	}
+	return w.ResponseWriter.WriteResponse(res)
 }
 
 // Middleware returns request guards as sip.Middleware: scanner User-Agents
@@ -73,6 +92,13 @@ func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 				if rt := req.GetHeader("Route"); rt != nil && !routesToUs(rt.Value(), cfg.Local) {
 					_ = sip.Respond(w, req, sip.StatusForbidden, "")
 					return
+				}
+			}
+			if cfg.TrackChallenges && !trusted && f.Remote.IsValid() {
+				if req.GetHeader("Authorization") != nil || req.GetHeader("Proxy-Authorization") != nil {
+					g.Answered(f.Remote)
+				} else {
+					w = challengeWriter{ResponseWriter: w, g: g, f: f}
 				}
 			}
 			next.ServeSIP(ctx, w, req)
