@@ -20,6 +20,8 @@ type RequestConfig struct {
 	// Keepalive answers an OPTIONS whose Request-URI has no user part 200
 	// OK locally, without calling the next handler.
 	Keepalive bool
+	// KeepaliveAllow, when not empty, is the Allow header of that 200.
+	KeepaliveAllow string
 	// RejectRoute answers 403 to an initial request (no To tag) from an
 	// untrusted source that carries a Route header whose first entry is not
 	// one of Local: a pre-loaded route set tries to use this server as a
@@ -79,7 +81,11 @@ func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 			}
 			local := req.Method == sip.OPTIONS && req.Recipient.User == "" && req.GetHeader("Route") == nil
 			if cfg.Keepalive && local {
-				_ = sip.Respond(w, req, sip.StatusOK, "")
+				if cfg.KeepaliveAllow != "" {
+					_ = sip.Respond(w, req, sip.StatusOK, "", sip.NewHeader("Allow", cfg.KeepaliveAllow))
+				} else {
+					_ = sip.Respond(w, req, sip.StatusOK, "")
+				}
 				return
 			}
 			if cfg.MaxForwards && req.Method != sip.ACK {
