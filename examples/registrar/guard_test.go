@@ -164,13 +164,13 @@ func TestSvcrackBanned(t *testing.T) {
 	require.NoError(t, os.WriteFile(dict, []byte(strings.Join(pw, "\n")+"\n"), 0o600))
 
 	s, tap, _ := attackServer(t, nil)
-	out := tool(t, 15*time.Second, "svcrack", "-p", port(s), "-u", "alice", "-d", dict, "-t", "0.3", "--maximumtime=10", "127.0.0.1")
+	out := tool(t, 15*time.Second, "svcrack", "-p", port(s), "-u", "alice", "-d", dict, "-t", "0.3", "--maximumtime=5", "127.0.0.1")
 	t.Logf("svcrack: %d requests in, %d responses out\n%s", tap.in.Load(), tap.out.Load(), tail(out))
 	require.Zero(t, tap.out.Load())
 	require.NotContains(t, out, "alice")
 
 	s2, tap2, bannedAfter := attackServer(t, func(c *guard.Config) { c.ScannerUserAgents = []string{} })
-	out = tool(t, 25*time.Second, "svcrack", "-p", port(s2), "-u", "alice", "-d", dict, "-t", "0.3", "--maximumtime=15", "127.0.0.1")
+	out = tool(t, 25*time.Second, "svcrack", "-p", port(s2), "-u", "alice", "-d", dict, "-t", "0.3", "--maximumtime=6", "127.0.0.1")
 	t.Logf("svcrack, scanner block off: %d requests in, %d responses out, banned after %d requests; guard %+v\n%s",
 		tap2.in.Load(), tap2.out.Load(), bannedAfter.Load(), s2.guard.Stats(), tail(out))
 	require.True(t, s2.guard.Banned(attackerIP), "svcrack not banned")
