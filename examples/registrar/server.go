@@ -107,7 +107,13 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		return nil, err
 	}
 	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns, guard: g}
-	s.layer = transaction.New(tp, transaction.Config{Logger: log})
+	tc := transaction.Config{Logger: log}
+	if g != nil {
+		// An INVITE whose final response is never ACKed (Timer H) scores
+		// against its source; timeouts of relayed requests never do.
+		tc.OnTimerH = func(_ *sip.Request, f transport.Flow) { g.Signal(f.Transport, f.Remote, guard.SignalTimerH) }
+	}
+	s.layer = transaction.New(tp, tc)
 
 	rc := o.Registrar
 	rc.Domains = o.Domains
