@@ -15,19 +15,19 @@ import (
 
 // Defaults used when the matching Config field is zero.
 const (
-	DefaultRateWindow   = time.Second
-	DefaultBanTime      = 10 * time.Minute
-	DefaultThreshold    = 10
-	DefaultScoreWindow  = 10 * time.Minute
-	DefaultMaxEntries   = 1 << 16
-	DefaultUnanswered   = 8
-	shardCount          = 32
-	shardMask           = shardCount - 1
-	reasonRate          = "rate"
-	reasonScore         = "score"
-	reasonManual        = "manual"
-	reasonBlocklist     = "blocklist"
-	reasonScannerUA     = "scanner-ua"
+	DefaultRateWindow  = time.Second
+	DefaultBanTime     = 10 * time.Minute
+	DefaultThreshold   = 10
+	DefaultScoreWindow = 10 * time.Minute
+	DefaultMaxEntries  = 1 << 16
+	DefaultUnanswered  = 8
+	shardCount         = 32
+	shardMask          = shardCount - 1
+	reasonRate         = "rate"
+	reasonScore        = "score"
+	reasonManual       = "manual"
+	reasonBlocklist    = "blocklist"
+	reasonScannerUA    = "scanner-ua"
 )
 
 // DefaultScannerUserAgents are substrings (matched case-insensitively) of the
