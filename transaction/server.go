@@ -70,8 +70,11 @@ type Server struct {
 	inflight atomic.Int64
 	wg       sync.WaitGroup
 	shutting atomic.Bool
-	done     chan struct{}
-	once     sync.Once
+	// admit orders wg.Add in ServeRequest before Shutdown's wg.Wait: a
+	// WaitGroup must not be added to from zero while it is waited on.
+	admit sync.RWMutex
+	done  chan struct{}
+	once  sync.Once
 }
 
 // NewServer returns a Server running h on l.
@@ -110,7 +113,9 @@ func (s *Server) Serve() error {
 // handlers until ctx ends, cancels the contexts of those still running,
 // and closes the layer and its transports.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.admit.Lock()
 	s.shutting.Store(true)
+	s.admit.Unlock()
 	waited := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -132,7 +137,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeRequest implements TU.
 func (s *Server) ServeRequest(tx *ServerTx) {
+	s.admit.RLock()
 	if s.shutting.Load() || s.inflight.Load() >= int64(s.cfg.MaxInflight) {
+		s.admit.RUnlock()
 		res := sip.NewResponse(tx.Request(), sip.StatusServiceUnavailable, "")
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(s.cfg.RetryAfter)))
 		_ = tx.Respond(res)
@@ -140,6 +147,7 @@ func (s *Server) ServeRequest(tx *ServerTx) {
 	}
 	s.inflight.Add(1)
 	s.wg.Add(1)
+	s.admit.RUnlock()
 	if s.cfg.Inline != nil && s.cfg.Inline(tx.Request()) {
 		s.serve(tx)
 		return
