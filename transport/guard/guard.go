@@ -30,13 +30,16 @@ const (
 	reasonScannerUA    = "scanner-ua"
 )
 
-// DefaultScannerUserAgents are substrings (matched case-insensitively) of the
-// User-Agent of well-known SIP scanners and brute-force tools. sipsak is not
-// listed: it is a common monitoring tool.
-var DefaultScannerUserAgents = []string{
-	"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent",
-	"pplsip", "iwar", "sundayddr", "sipscan", "smap", "siparmyknife", "nmap",
-	"voipbuster", "sip-daemon", "vax", "fdsipua",
+// DefaultScannerUserAgents returns the substrings (matched
+// case-insensitively) of the User-Agent of well-known SIP scanners and
+// brute-force tools, used when Config.ScannerUserAgents is nil. sipsak is
+// not listed: it is a common monitoring tool.
+func DefaultScannerUserAgents() []string {
+	return []string{
+		"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent",
+		"pplsip", "iwar", "sundayddr", "sipscan", "smap", "siparmyknife", "nmap",
+		"voipbuster", "sip-daemon", "fdsipua",
+	}
 }
 
 // Signal is evidence against a source that feeds the auto-ban score.
@@ -89,17 +92,19 @@ func (s Signal) verified() bool {
 	return s != SignalInvalidCredentials && s != SignalRelayTimeout
 }
 
-// DefaultWeights are the scores of each signal when Config.Weights is nil.
-// With DefaultThreshold 10, ten wrong passwords, or five scanner requests on
-// TCP, ban a source.
-var DefaultWeights = map[Signal]int{
-	SignalChallengeUnanswered: 2,
-	SignalInvalidCredentials:  1,
-	SignalBadNonce:            2,
-	SignalTimerH:              1,
-	SignalHandshake:           2,
-	SignalGarbage:             3,
-	SignalScannerUA:           10,
+// DefaultWeights returns the score of each signal used when Config.Weights
+// is nil. With DefaultThreshold 10, ten wrong passwords, four bursts of
+// garbage on TCP or one scanner request on TCP ban a source.
+func DefaultWeights() map[Signal]int {
+	return map[Signal]int{
+		SignalChallengeUnanswered: 2,
+		SignalInvalidCredentials:  1,
+		SignalBadNonce:            2,
+		SignalTimerH:              1,
+		SignalHandshake:           2,
+		SignalGarbage:             3,
+		SignalScannerUA:           10,
+	}
 }
 
 // Config tunes a Guard. The zero value enables rate limiting off, scanner
@@ -180,7 +185,10 @@ type shard struct {
 	bans   map[netip.Addr]int64 // until, unix nanos
 	rates  map[netip.Addr]window
 	scores map[netip.Addr]score
-	_      [40]byte // keep shards' locks on separate cache lines
+	// allowed counts admitted packets under mu, so that the hot path does
+	// not share one atomic counter across cores.
+	allowed uint64
+	_       [32]byte // keep shards' locks on separate cache lines
 }
 
 // Guard implements transport.Guard, transport.GuardReporter and
@@ -257,7 +265,7 @@ func New(cfg Config) (*Guard, error) {
 	g.deny = masked(cfg.Deny)
 	uas := cfg.ScannerUserAgents
 	if uas == nil {
-		uas = DefaultScannerUserAgents
+		uas = DefaultScannerUserAgents()
 	}
 	for _, s := range uas {
 		if s = strings.ToLower(strings.TrimSpace(s)); s != "" {
@@ -266,7 +274,7 @@ func New(cfg Config) (*Guard, error) {
 	}
 	w := cfg.Weights
 	if w == nil {
-		w = DefaultWeights
+		w = DefaultWeights()
 	}
 	for s, v := range w {
 		if s > 0 && s < numSignals && s != SignalRelayTimeout {
@@ -373,8 +381,8 @@ func (g *Guard) Allow(_ string, remote netip.AddrPort) bool {
 			return false
 		}
 	}
+	s.allowed++
 	s.mu.Unlock()
-	g.allowed.Add(1)
 	return true
 }
 
@@ -648,6 +656,7 @@ func (g *Guard) Stats() Stats {
 	for i := range g.shards {
 		s := &g.shards[i]
 		s.mu.Lock()
+		st.Allowed += s.allowed
 		st.Banned += len(s.bans)
 		st.Tracked += len(s.rates) + len(s.scores)
 		s.mu.Unlock()

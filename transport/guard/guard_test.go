@@ -3,6 +3,8 @@ package guard_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -28,12 +30,15 @@ func newGuard(t testing.TB, cfg guard.Config) (*guard.Guard, *clock) {
 	t.Helper()
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	cfg.Now = c.Now
+	cfg.Logger = quiet
 	g, err := guard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return g, c
 }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var (
 	attacker = netip.MustParseAddrPort("192.0.2.66:5060")
@@ -437,6 +442,7 @@ func BenchmarkAllow(b *testing.B) {
 		{"ratelimit+bans", guard.Config{RateLimit: 1 << 30}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+			bc.cfg.Logger = quiet
 			g, err := guard.New(bc.cfg)
 			if err != nil {
 				b.Fatal(err)
@@ -453,7 +459,7 @@ func BenchmarkAllow(b *testing.B) {
 		})
 	}
 	b.Run("parallel", func(b *testing.B) {
-		g, _ := guard.New(guard.Config{RateLimit: 1 << 30})
+		g, _ := guard.New(guard.Config{RateLimit: 1 << 30, Logger: quiet})
 		g.Ban(attacker.Addr())
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
