@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -321,4 +322,51 @@ func TestRunGuardFlags(t *testing.T) {
 	_, err = parseCIDRs("nonsense")
 	require.Error(t, err)
 	require.Error(t, run(context.Background(), []string{"-ratelimit", "x"}, os.Stderr, nil))
+}
+
+// TestGuardStreamSignals: over TCP (an unspoofable source) garbage on the
+// stream and a scanner User-Agent score against the source and ban it; the
+// ban then refuses its connections at accept.
+func TestGuardStreamSignals(t *testing.T) {
+	dial := func(t *testing.T, s *server) *net.TCPConn {
+		t.Helper()
+		c, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, net.TCPAddrFromAddrPort(s.Addr()))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	t.Run("garbage", func(t *testing.T) {
+		s, _, _ := attackServer(t, nil)
+		for i := 0; i < 4 && !s.guard.Banned(attackerIP); i++ {
+			c := dial(t, s)
+			_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat("\x00\xff", 64)))
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, _ = c.Read(make([]byte, 512)) // until the server closes it
+			_ = c.Close()
+		}
+		require.Eventually(t, func() bool { return s.guard.Banned(attackerIP) }, 3*time.Second, 10*time.Millisecond,
+			"garbage on TCP not banned: %+v", s.guard.Stats())
+	})
+	t.Run("scanner", func(t *testing.T) {
+		s, tap, _ := attackServer(t, nil)
+		c := dial(t, s)
+		la := c.LocalAddr().String()
+		msg := "OPTIONS sip:100@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP " + la + ";branch=z9hG4bK-1\r\n" +
+			"From: <sip:100@127.0.0.1>;tag=1\r\nTo: <sip:100@127.0.0.1>\r\nCall-ID: scan-1\r\nCSeq: 1 OPTIONS\r\n" +
+			"Max-Forwards: 70\r\nUser-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n"
+		_, err := c.Write([]byte(msg))
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return s.guard.Banned(attackerIP) }, 3*time.Second, 10*time.Millisecond)
+		require.Zero(t, tap.out.Load(), "the scanner got an answer")
+		before := s.guard.Stats().DroppedBanned
+		c2, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, net.TCPAddrFromAddrPort(s.Addr()))
+		if err == nil {
+			_, _ = c2.Write([]byte(msg))
+			_ = c2.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := c2.Read(make([]byte, 512))
+			require.Zero(t, n)
+			_ = c2.Close()
+		}
+		require.Eventually(t, func() bool { return s.guard.Stats().DroppedBanned > before }, 2*time.Second, 10*time.Millisecond)
+	})
 }

@@ -51,10 +51,10 @@ func (w challengeWriter) WriteResponse(res *sip.Response) error {
 	return w.ResponseWriter.WriteResponse(res)
 }
 
-// Middleware returns request guards as sip.Middleware: scanner User-Agents
-// are dropped (a final response is written only for stream transports, where
-// the transaction needs one: 403), then sanity, Max-Forwards, keepalive and
-// Route checks follow as cfg asks. Requests from trusted sources skip the
+// Middleware returns request guards as sip.Middleware: a scanner User-Agent
+// that got this far (the Guard is not the transport's Rewriter) is answered
+// 403 and scored, then sanity, Max-Forwards, keepalive and Route checks
+// follow as cfg asks. Requests from trusted sources skip the
 // scanner and Route checks.
 func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 	return func(next sip.Handler) sip.Handler {
