@@ -252,7 +252,11 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 		r.flowWG.Add(1)
 		go r.flowWorker()
 	}
+	// sweepTick rewrites r.timer under sweepMu: hold it so that a tick
+	// firing at once does not race with this assignment.
+	r.sweepMu.Lock()
 	r.timer = r.clock.AfterFunc(cfg.SweepInterval, r.sweepTick)
+	r.sweepMu.Unlock()
 	return r, nil
 }
 

@@ -14,6 +14,7 @@ PEERS=(
   "redis-server:redis-server:redis"
   "postgresql:pg_ctlcluster:postgres"
   "baresip-core:baresip:baresip"
+  "sipvicious:svmap:sipvicious"
 )
 
 cd "$(dirname "$0")/.."

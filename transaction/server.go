@@ -69,10 +69,12 @@ type Server struct {
 	stop     context.CancelFunc
 	inflight atomic.Int64
 	wg       sync.WaitGroup
-	admit    sync.Mutex // orders wg.Add before Shutdown's wg.Wait
 	shutting atomic.Bool
-	done     chan struct{}
-	once     sync.Once
+	// admit orders wg.Add in ServeRequest before Shutdown's wg.Wait: a
+	// WaitGroup must not be added to from zero while it is waited on.
+	admit sync.RWMutex
+	done  chan struct{}
+	once  sync.Once
 }
 
 // NewServer returns a Server running h on l.
@@ -177,8 +179,10 @@ func (s *Server) serve(tx *ServerTx) {
 // full. A WaitGroup must not grow from zero while Wait runs, so admission
 // and the start of Shutdown are ordered by a mutex.
 func (s *Server) enter() bool {
-	s.admit.Lock()
-	defer s.admit.Unlock()
+	// A read lock: handlers are admitted concurrently (MaxInflight may be
+	// overshot by the number of racing readers), only Shutdown excludes.
+	s.admit.RLock()
+	defer s.admit.RUnlock()
 	if s.shutting.Load() || s.inflight.Load() >= int64(s.cfg.MaxInflight) {
 		return false
 	}

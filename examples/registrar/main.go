@@ -37,6 +37,7 @@ import (
 	"github.com/siphon-go/siphon/registrar/memory"
 	"github.com/siphon-go/siphon/registrar/postgres"
 	"github.com/siphon-go/siphon/registrar/redis"
+	"github.com/siphon-go/siphon/transport/guard"
 )
 
 func main() {
@@ -73,8 +74,24 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	minExpires := fs.Duration("min-expires", registrar.DefaultMinExpires, "shortest registration accepted (423 below it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	debugAddr := fs.String("debug", "", "address for an HTTP endpoint /debug/mem (heap after a GC, for benchmarks); empty = off")
+	guardOn := fs.Bool("guard", true, "security guards: per-source rate limit and bans, scanner User-Agent drop, failed-auth auto-ban, sanity and Route checks")
+	rateLimit := fs.String("ratelimit", "50/s", "packets per second per source before a ban (N/s; 0 = off)")
+	banTime := fs.Duration("ban", guard.DefaultBanTime, "how long a banned source is dropped")
+	trusted := fs.String("trusted", "", "comma-separated CIDRs exempt from every guard (e.g. 10.0.0.0/8,192.0.2.7/32)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var gc *guard.Config
+	if *guardOn {
+		gc = defaultGuard()
+		n, err := parseRate(*rateLimit)
+		if err != nil {
+			return err
+		}
+		gc.RateLimit, gc.BanTime = n, *banTime
+		if gc.Trusted, err = parseCIDRs(*trusted); err != nil {
+			return err
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -131,6 +148,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		Logger:         log,
 		Registrar:      registrar.Config{MinExpires: *minExpires},
 		Auth:           auth.Config{NonceTTL: *nonceTTL},
+		Guard:          gc,
 	}
 	if *domains != "" {
 		o.Domains = strings.Split(*domains, ",")
@@ -158,6 +176,33 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 }
 
 // openBackend opens the location store named by kind.
+// parseRate reads "-ratelimit": "N/s" or "N" packets per second, 0 = off.
+func parseRate(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "/s"))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("-ratelimit %q: want N/s with N >= 0", s)
+	}
+	return n, nil
+}
+
+// parseCIDRs reads "-trusted": comma-separated CIDRs or single addresses.
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p)
+		} else if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			return nil, fmt.Errorf("-trusted %q: not a CIDR or address", f)
+		}
+	}
+	return out, nil
+}
+
 func openBackend(ctx context.Context, kind, url string) (registrar.Backend, func(), error) {
 	switch kind {
 	case "memory":

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/proxy"
@@ -12,6 +13,7 @@ import (
 	"github.com/siphon-go/siphon/sip"
 	"github.com/siphon-go/siphon/transaction"
 	"github.com/siphon-go/siphon/transport"
+	"github.com/siphon-go/siphon/transport/guard"
 )
 
 // options is everything the server is built from; main fills it from flags,
@@ -39,6 +41,18 @@ type options struct {
 	Registrar registrar.Config
 	// Auth overrides parts of both authenticators' configuration.
 	Auth auth.Config
+	// Guard turns on the security guards (rate limit, bans, scanner
+	// block, auth auto-ban, request guards); nil = off.
+	Guard *guard.Config
+	// Tap, when set, sees every message in and out (tests count them).
+	Tap transport.Tap
+}
+
+// defaultGuard is the guard configuration of a small deployment: 50 packets
+// per second per source, a 10-minute ban, scanner User-Agents dropped and
+// 10 failed-auth points within 10 minutes banning a source.
+func defaultGuard() *guard.Config {
+	return &guard.Config{RateLimit: 50, BanTime: 10 * time.Minute}
 }
 
 // server is a residential registrar and proxy: REGISTER behind digest
@@ -58,6 +72,7 @@ type server struct {
 	register  sip.Handler
 	listeners []*transport.Listener
 	stopHook  func()
+	guard     *guard.Guard
 }
 
 // newServer builds and starts the server on o.Addr.
@@ -66,7 +81,22 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tp, err := transport.New(transport.Config{Logger: log})
+	tcfg := transport.Config{Logger: log, Tap: o.Tap}
+	var g *guard.Guard
+	if o.Guard != nil {
+		gc := *o.Guard
+		if gc.Logger == nil {
+			gc.Logger = log
+		}
+		var err error
+		if g, err = guard.New(gc); err != nil {
+			return nil, err
+		}
+		// Nothing identifying goes out: no Server or User-Agent header.
+		g.SetHeaders(guard.HeaderPolicy{Strip: true})
+		tcfg.Guard, tcfg.Rewriter = g, g
+	}
+	tp, err := transport.New(tcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +106,14 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		_ = tp.Close()
 		return nil, err
 	}
-	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns}
-	s.layer = transaction.New(tp, transaction.Config{Logger: log})
+	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns, guard: g}
+	tc := transaction.Config{Logger: log}
+	if g != nil {
+		// An INVITE whose final response is never ACKed (Timer H) scores
+		// against its source; timeouts of relayed requests never do.
+		tc.OnTimerH = func(_ *sip.Request, f transport.Flow) { g.Signal(f.Transport, f.Remote, guard.SignalTimerH) }
+	}
+	s.layer = transaction.New(tp, tc)
 
 	rc := o.Registrar
 	rc.Domains = o.Domains
@@ -104,6 +140,9 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	ac.Realm = o.Realm
 	ac.Secret = o.Secret
 	ac.Logger = log
+	if g != nil {
+		ac.OnFailure, ac.OnSuccess = authSignals(g, ac.OnFailure, ac.OnSuccess)
+	}
 	regAuth, err := auth.New(o.Users, ac)
 	if err != nil {
 		s.close()
@@ -129,6 +168,21 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		Supported:   []string{"path", "outbound", "gruu", "100rel", "timer", "replaces"},
 	})
 	handler := sip.Chain(sip.HandlerFunc(s.route), sip.NewSanity(sip.SanityConfig{}).Middleware)
+	if g != nil {
+		local := []string{lns[0].Addr().String(), lns[0].Addr().Addr().String()}
+		if o.Advertise != "" {
+			local = append(local, o.Advertise)
+		}
+		handler = sip.Chain(sip.HandlerFunc(s.route), g.Middleware(guard.RequestConfig{
+			Sanity:          sip.NewSanity(sip.SanityConfig{}),
+			MaxForwards:     true,
+			Keepalive:       true,
+			KeepaliveAllow:  "ACK, BYE, CANCEL, INFO, INVITE, MESSAGE, NOTIFY, OPTIONS, PRACK, REFER, REGISTER, SUBSCRIBE, UPDATE",
+			RejectRoute:     true,
+			Local:           local,
+			TrackChallenges: true,
+		}))
+	}
 	s.srv = transaction.NewServer(s.layer, responses{handler, s.proxy}, transaction.ServerConfig{
 		Logger:    log,
 		InlineACK: true,
@@ -141,6 +195,37 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// authSignals feeds digest outcomes to g: refused credentials score against
+// the source, a success clears its score. A stale nonce with a correct
+// response is a legitimate client whose nonce aged: it does not count.
+func authSignals(g *guard.Guard, fail func(context.Context, *sip.Request, error), ok func(context.Context, *sip.Request, auth.Identity)) (
+	func(context.Context, *sip.Request, error), func(context.Context, *sip.Request, auth.Identity)) {
+	onFail := func(ctx context.Context, req *sip.Request, reason error) {
+		if fail != nil {
+			fail(ctx, req, reason)
+		}
+		f, found := transport.FlowFromContext(ctx)
+		if !found {
+			return
+		}
+		switch {
+		case errors.Is(reason, auth.ErrInvalidCredentials), errors.Is(reason, auth.ErrFromMismatch):
+			g.Signal(f.Transport, f.Remote, guard.SignalInvalidCredentials)
+		case errors.Is(reason, auth.ErrReplay), errors.Is(reason, auth.ErrMalformed):
+			g.Signal(f.Transport, f.Remote, guard.SignalBadNonce)
+		}
+	}
+	onOK := func(ctx context.Context, req *sip.Request, id auth.Identity) {
+		if ok != nil {
+			ok(ctx, req, id)
+		}
+		if f, found := transport.FlowFromContext(ctx); found {
+			g.Success(f.Remote)
+		}
+	}
+	return onFail, onOK
 }
 
 // responses hands the responses no transaction matched (a late 2xx) to the

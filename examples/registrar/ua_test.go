@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/siphon-go/siphon/sip"
 	"github.com/siphon-go/siphon/transaction"
 	"github.com/siphon-go/siphon/transport"
+	"github.com/siphon-go/siphon/transport/guard"
 )
 
 // startServer runs the example's server on a random loopback port with the
@@ -30,6 +32,15 @@ func startServer(t *testing.T, edit func(*options)) *server {
 		AuthCalls:   true,
 		RecordRoute: true,
 		Secret:      []byte("a shared secret for the test nonces"),
+		// Guards on as in production; the tests' clients (and SIPp at
+		// 500 REGISTERs/s) come from 127.0.0.1, which is trusted here so
+		// that load tests are not banned. guard_test.go attacks from other
+		// loopback addresses.
+		Guard: func() *guard.Config {
+			c := defaultGuard()
+			c.Trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			return c
+		}(),
 	}
 	if edit != nil {
 		edit(&o)
