@@ -59,6 +59,7 @@ type call struct {
 	up     transport.Target // where responses go upstream, for stateless 2xx
 	loop   string
 	invite bool
+	bye    bool
 	single bool // one target, nothing after it: the branch may use fwd itself
 	timerC int64
 
@@ -87,6 +88,7 @@ func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.R
 		req:    req,
 		fwd:    fwd,
 		invite: req.Method == sip.INVITE,
+		bye:    req.Method == sip.BYE,
 		loop:   loopHash(req),
 		done:   make(chan struct{}),
 	}
@@ -299,6 +301,12 @@ func (c *call) onResponse(b *Branch, tx *transaction.ClientTx, res *sip.Response
 	}
 	// §16.7 step 3: remove this proxy's Via.
 	res.RemoveHeader("Via")
+	if c.bye && code >= 200 && (code < 300 || code == sip.StatusCallDoesNotExist || code == sip.StatusRequestTimeout) {
+		// The dialog is over (RFC 3261 §15.1.2; a 481 or 408 to a BYE
+		// ends it too, RFC 5057 §5.1): forget its next hops now rather
+		// than after DialogTTL, so memory returns to idle after load.
+		c.p.dialogs.drop(callID(res))
+	}
 
 	var hookErr error
 	if h := c.opts.OnReply; h != nil {

@@ -46,6 +46,7 @@ func TestInDialogRequestsFollowRecordRoute(t *testing.T) {
 	n := siptest.NewNetwork(siptest.NetworkConfig{})
 	calleeTap := siptest.NewMessages()
 	proxyTap := siptest.NewMessages()
+	var px *proxy.Proxy
 	callee := siptest.NewStack(t, n, "192.0.2.20:5060", siptest.StackConfig{Transport: transport.Config{Tap: calleeTap},
 		Handler: sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
 			if req.Method == sip.ACK {
@@ -57,7 +58,8 @@ func TestInDialogRequestsFollowRecordRoute(t *testing.T) {
 		})})
 	siptest.NewStack(t, n, "192.0.2.1:5060", siptest.StackConfig{Transport: transport.Config{Tap: proxyTap},
 		NewHandler: func(l *transaction.Layer) sip.Handler {
-			return proxy.New(l, proxy.Config{RecordRoute: true})
+			px = proxy.New(l, proxy.Config{RecordRoute: true})
+			return px
 		}})
 	caller := siptest.NewStack(t, n, "192.0.2.10:5060", siptest.StackConfig{Handler: siptest.Respond(200)})
 	outbound := transport.Target{Transport: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.1:5060")}
@@ -89,6 +91,7 @@ func TestInDialogRequestsFollowRecordRoute(t *testing.T) {
 	transaction.PrependVia(ack, "")
 	require.NoError(t, caller.Transactions.Send(ack, outbound))
 	require.Eventually(t, func() bool { return inboundCount(calleeTap, "ACK ") == 1 }, time.Second, time.Millisecond)
+	require.Equal(t, 1, px.Dialogs(), "the answered call's next hops are remembered")
 
 	// The callee hangs up: its BYE uses the route set as received.
 	bye := sip.NewRequest(sip.BYE, *inv.Contact().Address.Clone())
@@ -105,6 +108,7 @@ func TestInDialogRequestsFollowRecordRoute(t *testing.T) {
 	res2, err := callee.Do(context.Background(), bye, outbound)
 	require.NoError(t, err)
 	require.Equal(t, 200, res2.StatusCode)
+	require.Zero(t, px.Dialogs(), "the BYE's 200 ends the dialog: its next hops are forgotten at once")
 	// Both went through the proxy.
 	var inACK, inBYE int
 	for _, c := range proxyTap.Drain() {

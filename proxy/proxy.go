@@ -44,6 +44,11 @@ func New(l *transaction.Layer, cfg Config) *Proxy {
 	}
 }
 
+// Dialogs returns the number of established dialogs (Call-IDs) whose next
+// hops the proxy remembers, for metrics: it grows with answered calls and
+// shrinks as their BYEs are answered or DialogTTL passes.
+func (p *Proxy) Dialogs() int { return p.dialogs.len() }
+
 // ServeSIP implements sip.Handler.
 func (p *Proxy) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
 	if req.Method == sip.ACK {

@@ -204,6 +204,14 @@ type ListenOptions struct {
 	DSCP int
 	// WSPath is the HTTP path a WS or WSS listener upgrades on; "" accepts any.
 	WSPath string
+	// Readers is the number of goroutines reading a UDP listener's socket
+	// (default 1, at most 64). With handlers run inline on the reading
+	// goroutine (transaction.ServerConfig.Inline) more readers use more
+	// cores, as a SIP server's several UDP worker processes do. Datagrams
+	// read by different readers may reach the transaction layer in another
+	// order than they arrived, which UDP never promised (RFC 3261 §17
+	// tolerates it); stream transports are unaffected.
+	Readers int
 }
 
 // Errors returned by the layer.

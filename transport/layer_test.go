@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -483,4 +484,40 @@ func TestListenEachSharesOnePort(t *testing.T) {
 	require.NoError(t, lns[1].Close())
 	require.Len(t, l.Listeners(), 1)
 	require.Nil(t, l.ListenerAt(TCP, lns[1].Addr()))
+}
+
+// TestUDPReadersHandleDatagramsInParallel: with two readers, a receiver
+// that blocks on one datagram does not hold up the next; every datagram is
+// delivered once and Close stops all readers.
+func TestUDPReadersHandleDatagramsInParallel(t *testing.T) {
+	b, err := New(Config{})
+	require.NoError(t, err)
+	ln, err := b.Listen(context.Background(), UDP, "127.0.0.1:0", ListenOptions{Readers: 2})
+	require.NoError(t, err)
+	sb := newSink()
+	release := make(chan struct{})
+	sb.handle(func(m sip.Message, _ Flow) {
+		if m.CallID().Value() == "block" {
+			<-release
+		}
+	})
+	require.NoError(t, b.Start(sb))
+	a, _ := newLayer(t, Config{}, UDP)
+	to := Target{Transport: UDP, Addr: ln.Addr()}
+
+	require.NoError(t, a.SendMessage(request(t, "OPTIONS", 1, "block"), to, nil))
+	time.Sleep(50 * time.Millisecond) // the first reader is now held by the receiver
+	const n = 50
+	for i := range n {
+		require.NoError(t, a.SendMessage(request(t, "OPTIONS", i+2, fmt.Sprintf("free%d", i)), to, nil))
+	}
+	seen := map[string]bool{}
+	for range n {
+		r := sb.next(t)
+		seen[r.msg.CallID().Value()] = true
+	}
+	require.Len(t, seen, n, "the other reader delivered every datagram while one was blocked")
+	close(release)
+	require.Equal(t, "block", sb.next(t).msg.CallID().Value())
+	require.NoError(t, b.Close())
 }

@@ -221,10 +221,14 @@ func (ln *Listener) setAdvertised(global string) error {
 
 // startListener runs the listener's loop; l.mu is held.
 func (l *Layer) startListener(ln *Listener) {
-	l.wg.Add(1)
 	if ln.pc != nil {
-		go l.serveUDP(ln)
+		n := min(max(ln.opts.Readers, 1), 64)
+		l.wg.Add(n)
+		for range n {
+			go l.serveUDP(ln)
+		}
 	} else {
+		l.wg.Add(1)
 		go l.acceptLoop(ln)
 	}
 }

@@ -41,12 +41,30 @@ func (a *affinity) put(callID string, t proxy.Target, now time.Time) {
 			a.head++
 		}
 		a.order = append(a.order, callID)
-		if a.head > len(a.order)/2 {
-			a.order = append([]string(nil), a.order[a.head:]...)
-			a.head = 0
+		if a.head > len(a.order)/2 || len(a.order)-a.head > 2*len(a.calls)+1024 {
+			a.compact()
 		}
 	}
 	a.calls[callID] = affine{target: t, expires: now.Add(a.ttl)}
+}
+
+// compact drops the consumed head of order and the IDs of calls already
+// forgotten (dropped on BYE), so order stays proportional to calls; a.mu is
+// held.
+func (a *affinity) compact() {
+	live := make([]string, 0, len(a.calls)+16)
+	seen := make(map[string]struct{}, len(a.calls))
+	for _, id := range a.order[a.head:] {
+		if _, ok := a.calls[id]; !ok {
+			continue
+		}
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		live = append(live, id)
+	}
+	a.order, a.head = live, 0
 }
 
 // get returns the server of a call.

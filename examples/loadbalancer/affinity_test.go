@@ -32,3 +32,21 @@ func TestAffinityIsBoundedAndExpires(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(a.order)-a.head, 10)
 }
+
+// TestAffinityOrderStaysSmallWhenCallsEnd: calls forgotten on their BYE
+// must not pile up in the eviction list (it grew by one string per call
+// for the life of the process).
+func TestAffinityOrderStaysSmallWhenCallsEnd(t *testing.T) {
+	a := newAffinity(100000, time.Hour)
+	now := time.Now()
+	for i := range 50000 {
+		id := fmt.Sprint("call", i)
+		a.put(id, proxy.Target{}, now)
+		a.drop(id)
+	}
+	a.put("live", proxy.Target{}, now)
+	require.Equal(t, 1, a.len())
+	require.LessOrEqual(t, len(a.order)-a.head, 2*a.len()+1024)
+	_, ok := a.get("live", now)
+	require.True(t, ok)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/siphon-go/siphon/auth"
@@ -101,6 +102,11 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		return nil, err
 	}
 	lopts := transport.ListenOptions{Advertise: o.Advertise}
+	if o.InlineRegister {
+		// REGISTERs are handled on the reading goroutine: one reader per
+		// core lets them use every core.
+		lopts.Readers = runtime.GOMAXPROCS(0)
+	}
 	lns, err := tp.ListenEach(ctx, []string{transport.UDP, transport.TCP}, o.Addr, lopts)
 	if err != nil {
 		_ = tp.Close()
