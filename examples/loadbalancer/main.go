@@ -17,9 +17,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,6 +100,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	probe := fs.Duration("probe", 0, "OPTIONS health-probe interval; 0 = off")
 	replyTimeout := fs.Duration("reply-timeout", 2*time.Second, "move a request to the next server when one has not answered at all in this time (INVITE: not even 100 Trying)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	debugAddr := fs.String("debug", "", "address for HTTP profiling endpoints (/debug/pprof/...), for benchmarks; empty = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -121,6 +126,14 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	if err != nil {
 		return err
 	}
+	if *debugAddr != "" {
+		stop, err := serveDebug(*debugAddr, log)
+		if err != nil {
+			_ = s.Shutdown(context.Background())
+			return err
+		}
+		defer stop()
+	}
 	log.Info("loadbalancer: serving", "addr", s.Addr().String(), "transports", "udp,tcp",
 		"servers", len(ds), "algo", a.String(), "probe", probe.String())
 	if ready != nil {
@@ -130,4 +143,39 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+// serveDebug serves /debug/cpu?seconds=N (a CPU profile) and /debug/heap
+// (a heap profile after a collection) on addr, for benchmarks. It uses
+// runtime/pprof directly: net/http/pprof would register itself on
+// http.DefaultServeMux, a global.
+func serveDebug(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-debug: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/cpu", func(w http.ResponseWriter, r *http.Request) {
+		sec, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || sec <= 0 || sec > 120 {
+			sec = 10
+		}
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		time.Sleep(time.Duration(sec) * time.Second)
+		pprof.StopCPUProfile()
+	})
+	mux.HandleFunc("/debug/heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		_ = pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug endpoint", "err", err)
+		}
+	}()
+	return func() { _ = srv.Close() }, nil
 }
