@@ -17,17 +17,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/siphon-go/siphon/examples/internal/debughttp"
 
 	"github.com/siphon-go/siphon/proxy/dispatcher"
 )
@@ -127,7 +125,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		return err
 	}
 	if *debugAddr != "" {
-		stop, err := serveDebug(*debugAddr, log)
+		stop, err := debughttp.Serve(*debugAddr, log)
 		if err != nil {
 			_ = s.Shutdown(context.Background())
 			return err
@@ -143,39 +141,4 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.Shutdown(sctx)
-}
-
-// serveDebug serves /debug/cpu?seconds=N (a CPU profile) and /debug/heap
-// (a heap profile after a collection) on addr, for benchmarks. It uses
-// runtime/pprof directly: net/http/pprof would register itself on
-// http.DefaultServeMux, a global.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-debug: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/cpu", func(w http.ResponseWriter, r *http.Request) {
-		sec, err := strconv.Atoi(r.URL.Query().Get("seconds"))
-		if err != nil || sec <= 0 || sec > 120 {
-			sec = 10
-		}
-		if err := pprof.StartCPUProfile(w); err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		time.Sleep(time.Duration(sec) * time.Second)
-		pprof.StopCPUProfile()
-	})
-	mux.HandleFunc("/debug/heap", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
-		_ = pprof.Lookup("heap").WriteTo(w, 0)
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("debug endpoint", "err", err)
-		}
-	}()
-	return func() { _ = srv.Close() }, nil
 }

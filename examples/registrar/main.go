@@ -14,23 +14,20 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/siphon-go/siphon/examples/internal/debughttp"
 
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/registrar"
@@ -158,7 +155,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		return err
 	}
 	if *debugAddr != "" {
-		stopDebug, err := serveDebug(*debugAddr, log)
+		stopDebug, err := debughttp.Serve(*debugAddr, log)
 		if err != nil {
 			_ = s.Shutdown(context.Background())
 			return err
@@ -227,44 +224,4 @@ func openBackend(ctx context.Context, kind, url string) (registrar.Backend, func
 		return b, func() { _ = b.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("-backend %q: want memory, redis or postgres", kind)
-}
-
-// serveDebug serves /debug/mem, the Go heap after a forced collection (so
-// that a benchmark can read the memory a number of bindings holds without
-// the garbage the load left), and /debug/cpu?seconds=N, a CPU profile.
-func serveDebug(addr string, log *slog.Logger) (func(), error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("-debug: %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/mem", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]uint64{
-			"heap_inuse": m.HeapInuse, "heap_alloc": m.HeapAlloc, "sys": m.Sys,
-			"heap_objects": m.HeapObjects, "goroutines": uint64(runtime.NumGoroutine()),
-		})
-	})
-	mux.HandleFunc("/debug/cpu", func(w http.ResponseWriter, r *http.Request) {
-		sec, err := strconv.Atoi(r.URL.Query().Get("seconds"))
-		if err != nil || sec <= 0 || sec > 120 {
-			sec = 10
-		}
-		if err := pprof.StartCPUProfile(w); err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		time.Sleep(time.Duration(sec) * time.Second)
-		pprof.StopCPUProfile()
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("debug endpoint", "err", err)
-		}
-	}()
-	return func() { _ = srv.Close() }, nil
 }
