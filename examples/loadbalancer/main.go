@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/siphon-go/siphon/examples/internal/debughttp"
-
 	"github.com/siphon-go/siphon/proxy/dispatcher"
 )
 

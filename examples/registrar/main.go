@@ -27,9 +27,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/siphon-go/siphon/examples/internal/debughttp"
-
 	"github.com/siphon-go/siphon/auth"
+	"github.com/siphon-go/siphon/examples/internal/debughttp"
 	"github.com/siphon-go/siphon/registrar"
 	"github.com/siphon-go/siphon/registrar/memory"
 	"github.com/siphon-go/siphon/registrar/postgres"
