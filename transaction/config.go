@@ -47,6 +47,11 @@ type Config struct {
 	// MaxTransactions bounds the live transactions; default 200000. A new
 	// request beyond it is answered 503 with Retry-After, statelessly.
 	MaxTransactions int
+	// MaxLingerBytes bounds the memory that completed non-INVITE UDP
+	// transactions keep to answer retransmissions until Timer J (their key
+	// and final response); default 128 MiB. At the bound the oldest end
+	// early instead of new requests being refused.
+	MaxLingerBytes int
 	// RetryAfter is the Retry-After sent with overload 503s, in seconds;
 	// default 5.
 	RetryAfter int
@@ -83,6 +88,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MaxTransactions <= 0 {
 		d.MaxTransactions = 200000
+	}
+	if d.MaxLingerBytes <= 0 {
+		d.MaxLingerBytes = 128 << 20
 	}
 	if d.RetryAfter <= 0 {
 		d.RetryAfter = 5

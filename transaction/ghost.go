@@ -21,6 +21,15 @@ import (
 // keys and responses packed into fixed-size byte chunks that are reused
 // once they empty. Every ghost in a layer lives for the same 64*T1, so
 // the FIFO is also expiry order and one timer per shard reaps them.
+//
+// Ghosts are bounded by bytes (Config.MaxLingerBytes), not counted among
+// the live transactions that MaxTransactions limits: a REGISTER rate above
+// MaxTransactions/32 s must not turn into 503s. When a shard's chunks are
+// all in use, the oldest chunk's ghosts end early. A retransmission that
+// arrives after its ghost is gone reaches the TU again as a new request,
+// which is what a stateless UAS does with every retransmission (RFC 3261
+// §8.2.7); the retransmissions that matter come within a few T1 of the
+// original (Timer E doubling from T1), long before an evicted ghost's turn.
 
 const (
 	ghostChunk     = 64 << 10 // bytes per chunk; a bigger record is not ghosted
@@ -51,10 +60,13 @@ type ghosts struct {
 	spare  [][]byte
 	timer  txTimer
 	armed  bool // timer is scheduled or about to fire
+	// maxChunks bounds len(chunks); at the bound, add evicts the oldest.
+	maxChunks int
 }
 
 func (g *ghosts) init(l *Layer, s *shard) {
 	g.l, g.s = l, s
+	g.maxChunks = max(1, l.cfg.MaxLingerBytes/(shards*ghostChunk))
 	g.index = make(map[uint64]uint64)
 	g.timer.init(g, 0)
 }
@@ -83,6 +95,9 @@ func (g *ghosts) add(k key, h uint64, data []byte, now int64, ttl time.Duration)
 	}
 	// A record never straddles two chunks.
 	if len(g.chunks) == 0 || g.end+size > g.base+uint64(len(g.chunks))*ghostChunk {
+		if len(g.chunks) >= g.maxChunks {
+			g.evictOldestChunk()
+		}
 		if len(g.chunks) == 0 {
 			g.base = (g.end + ghostChunk - 1) / ghostChunk * ghostChunk
 			g.end = g.base
@@ -130,6 +145,48 @@ func (g *ghosts) grow() {
 	g.recs, g.head = recs, 0
 }
 
+// evictOldestChunk ends the ghosts stored in the oldest chunk before their
+// Timer J, to make room, and frees the chunk. s.mu is held.
+func (g *ghosts) evictOldestChunk() {
+	boundary := g.base + ghostChunk
+	dropped := 0
+	for g.n > 0 && g.recs[g.head].off < boundary {
+		g.drop()
+		dropped++
+	}
+	g.freeChunks()
+	g.l.ghostCount.Add(-int64(dropped))
+	g.l.ghostsEvicted.Add(uint64(dropped))
+}
+
+// drop removes the oldest ghost. s.mu is held.
+func (g *ghosts) drop() {
+	r := &g.recs[g.head]
+	if g.index[r.hash] == g.first {
+		delete(g.index, r.hash)
+	}
+	g.head = (g.head + 1) % len(g.recs)
+	g.n--
+	g.first++
+}
+
+// freeChunks releases the chunks wholly before the oldest live record,
+// keeping a spare for reuse. s.mu is held.
+func (g *ghosts) freeChunks() {
+	keep := g.end
+	if g.n > 0 {
+		keep = g.recs[g.head].off
+	}
+	for len(g.chunks) > 0 && (g.base+ghostChunk <= keep || g.n == 0) {
+		if len(g.spare) < ghostSpare {
+			g.spare = append(g.spare, g.chunks[0])
+		}
+		g.chunks[0] = nil
+		g.chunks = g.chunks[1:]
+		g.base += ghostChunk
+	}
+}
+
 // lookup returns a copy of the response of the ghost with key k, or nil.
 // s.mu is held.
 func (g *ghosts) lookup(k key, h uint64, now int64) []byte {
@@ -155,32 +212,11 @@ func (g *ghosts) lookup(k key, h uint64, now int64) []byte {
 // held.
 func (g *ghosts) reap(now int64) int {
 	dropped := 0
-	for g.n > 0 {
-		r := &g.recs[g.head]
-		if r.at > now {
-			break
-		}
-		if g.index[r.hash] == g.first {
-			delete(g.index, r.hash)
-		}
-		g.head = (g.head + 1) % len(g.recs)
-		g.n--
-		g.first++
+	for g.n > 0 && g.recs[g.head].at <= now {
+		g.drop()
 		dropped++
 	}
-	// Chunks wholly before the oldest live record are empty now.
-	keep := g.end
-	if g.n > 0 {
-		keep = g.recs[g.head].off
-	}
-	for len(g.chunks) > 0 && (g.base+ghostChunk <= keep || g.n == 0) {
-		if len(g.spare) < ghostSpare {
-			g.spare = append(g.spare, g.chunks[0])
-		}
-		g.chunks[0] = nil
-		g.chunks = g.chunks[1:]
-		g.base += ghostChunk
-	}
+	g.freeChunks()
 	if g.n == 0 {
 		if len(g.chunks) == 0 {
 			g.chunks = nil
@@ -210,7 +246,7 @@ func (g *ghosts) onTimer(_ uint8, gen uint32) {
 		g.armed = false
 	}
 	g.s.mu.Unlock()
-	g.l.count.Add(-int64(dropped))
+	g.l.ghostCount.Add(-int64(dropped))
 }
 
 // ghostLen returns the number of ghosts in every shard.

@@ -81,3 +81,34 @@ func TestGhostStoreRefusesRecordsBiggerThanAChunk(t *testing.T) {
 	require.False(t, s.ghosts.add(k, l.keyHash(k), make([]byte, ghostChunk), 0, time.Second))
 	require.Zero(t, s.ghosts.n)
 }
+
+// TestGhostStoreEvictsOldestChunkAtItsBound: at MaxLingerBytes a shard
+// reuses its oldest chunk, ending those ghosts early, instead of growing.
+func TestGhostStoreEvictsOldestChunkAtItsBound(t *testing.T) {
+	tp, err := transport.New(transport.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tp.Close() })
+	l := New(tp, Config{MaxLingerBytes: 2 * shards * ghostChunk})
+	s := &l.shards[0]
+	g := &s.ghosts
+	require.Equal(t, 2, g.maxChunks)
+	resp := bytes.Repeat([]byte("y"), 1000)
+	const n = 1000 // about sixteen chunks' worth
+	k := func(i int) key {
+		return key{branch: fmt.Sprintf("z9hG4bKe%d", i), host: "192.0.2.1", port: 5060, method: sip.REGISTER}
+	}
+	s.mu.Lock()
+	for i := range n {
+		require.True(t, g.add(k(i), l.keyHash(k(i)), resp, 0, time.Minute))
+		l.ghostCount.Add(1)
+		require.LessOrEqual(t, len(g.chunks), 2)
+	}
+	require.Nil(t, g.lookup(k(0), l.keyHash(k(0)), 0), "the oldest ended early")
+	require.Equal(t, resp, g.lookup(k(n-1), l.keyHash(k(n-1)), 0), "the newest still answers")
+	require.Less(t, g.n, 2*ghostChunk/1000)
+	s.mu.Unlock()
+	st := l.Stats()
+	require.Equal(t, g.n, st.Lingering)
+	require.EqualValues(t, n-g.n, st.LingerEvicted)
+	require.Zero(t, st.Live)
+}

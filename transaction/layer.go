@@ -48,7 +48,11 @@ type Layer struct {
 	seed maphash.Seed
 
 	shards [shards]shard
-	count  atomic.Int64
+	count  atomic.Int64 // live transactions, bounded by MaxTransactions
+	// ghostCount is the number of ghosts (ghost.go), bounded by
+	// MaxLingerBytes; ghostsEvicted counts those ended before Timer J.
+	ghostCount    atomic.Int64
+	ghostsEvicted atomic.Uint64
 	sched  *scheduler
 
 	mu      sync.Mutex
@@ -101,8 +105,28 @@ func (l *Layer) Transport() *transport.Layer { return l.tp }
 // Config returns the layer's configuration with defaults filled in.
 func (l *Layer) Config() Config { return l.cfg }
 
-// Len returns the number of live transactions.
-func (l *Layer) Len() int { return int(l.count.Load()) }
+// Len returns the number of transactions, live and completed ones kept
+// only to absorb retransmissions.
+func (l *Layer) Len() int { return int(l.count.Load() + l.ghostCount.Load()) }
+
+// Stats are a Layer's counters, for metrics.
+type Stats struct {
+	// Live is the number of transactions in progress (bounded by
+	// Config.MaxTransactions).
+	Live int
+	// Lingering is the number of completed non-INVITE transactions kept
+	// only to answer retransmissions until Timer J (bounded by
+	// Config.MaxLingerBytes).
+	Lingering int
+	// LingerEvicted counts lingering transactions ended before Timer J to
+	// stay within Config.MaxLingerBytes.
+	LingerEvicted uint64
+}
+
+// Stats returns the layer's counters.
+func (l *Layer) Stats() Stats {
+	return Stats{Live: int(l.count.Load()), Lingering: int(l.ghostCount.Load()), LingerEvicted: l.ghostsEvicted.Load()}
+}
 
 func (l *Layer) shardFor(k key) *shard {
 	return &l.shards[maphash.String(l.seed, k.branch)%shards]
@@ -199,7 +223,7 @@ func (l *Layer) addGhost(k key, data []byte) bool {
 	ok := s.ghosts.add(k, h, data, now, 64*l.cfg.T1) // Timer J
 	s.mu.Unlock()
 	if ok {
-		l.count.Add(1)
+		l.ghostCount.Add(1)
 	}
 	return ok
 }

@@ -3,6 +3,7 @@ package transaction_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -507,4 +508,29 @@ func TestCompletedNonInviteAbsorbsRetransmissionsUntilTimerJ(t *testing.T) {
 	require.Eventually(t, func() bool { return uas.Transactions.Len() == 1 }, time.Second, time.Millisecond, "Timer J")
 	c.send(t, uas.Addr, msg)
 	require.Eventually(t, func() bool { return calls.Load() == 2 }, time.Second, time.Millisecond, "after Timer J the request is new")
+}
+
+// TestLingeringTransactionsDoNotCountAgainstMaxTransactions: completed
+// transactions kept for Timer J are bounded by MaxLingerBytes, not by
+// MaxTransactions, so a request rate above MaxTransactions per Timer J
+// never turns into 503s.
+func TestLingeringTransactionsDoNotCountAgainstMaxTransactions(t *testing.T) {
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		_ = sip.Respond(w, req, 200, "")
+	})
+	_, n, uas, log := serverFixture(t, h, transaction.Config{TryingDelay: transaction.NoTrying, MaxTransactions: 5})
+	c := rawClient(t, n)
+	const total = 40
+	for i := range total {
+		msg := fmt.Sprintf("REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKlim%d\r\n"+
+			"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:alice@example.com>\r\n"+
+			"Call-ID: lim%d\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n", i, i)
+		c.send(t, uas.Addr, msg)
+		require.Eventually(t, func() bool { return len(log.times("SIP/2.0 200 OK")) == i+1 }, time.Second, time.Millisecond)
+	}
+	require.Empty(t, log.times("SIP/2.0 503"))
+	st := uas.Transactions.Stats()
+	require.Equal(t, total, st.Lingering)
+	require.Zero(t, st.Live)
+	require.Equal(t, total, uas.Transactions.Len())
 }
