@@ -359,10 +359,11 @@ func TestTimerGAndH(t *testing.T) {
 // proves the earlier datagrams were processed, in order, by the one reader.
 func optionsProbe(t *testing.T, c *scripted, to netipAddrPort, log *sendLog, branch string) {
 	t.Helper()
+	// Counted before sending: the answer may be logged before send returns.
+	n := len(log.times("SIP/2.0 200 OK"))
 	c.send(t, to, "OPTIONS sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch="+branch+"\r\n"+
 		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n"+
 		"Call-ID: probe-"+branch+"\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-	n := len(log.times("SIP/2.0 200 OK"))
 	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 200 OK")) > n }, time.Second, time.Millisecond)
 }
 
