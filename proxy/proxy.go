@@ -171,7 +171,7 @@ func (p *Proxy) listenerOf(ctx context.Context) *transport.Listener {
 	return p.tp.ListenerAt(f.Transport, f.Local)
 }
 
-func hasRoute(req *sip.Request) bool { return len(req.GetHeaders("Route")) > 0 }
+func hasRoute(req *sip.Request) bool { return sip.HasField(req, "Route") }
 
 func toTag(m sip.Message) string {
 	if t := m.To(); t != nil {

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"errors"
+	"iter"
 	"strconv"
 	"strings"
 )
@@ -16,16 +17,50 @@ type editable interface {
 
 var errNotEditable = errors.New("sip: message does not support header editing")
 
+// Fields yields every header field of msg called name (any case, compact
+// forms included), in order. Unlike msg.GetHeaders it allocates nothing:
+// sipgo's GetHeaders lower-cases the name of every other header field it
+// passes over, one allocation each, and returns a new slice.
+func Fields(msg Message, name string) iter.Seq[Header] {
+	return func(yield func(Header) bool) {
+		e, ok := msg.(interface{ Headers() []Header })
+		if !ok {
+			for _, h := range msg.GetHeaders(CanonicalName(name)) {
+				if !yield(h) {
+					return
+				}
+			}
+			return
+		}
+		name = CanonicalName(name)
+		for _, h := range e.Headers() {
+			if n := h.Name(); n == name || (len(n) == len(name) && strings.EqualFold(n, name)) || (len(n) == 1 && canonicalOf(n) == name) {
+				if !yield(h) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Field returns the first header field of msg called name (any case), or
+// nil. It allocates nothing, unlike msg.GetHeader (see Fields).
+func Field(msg Message, name string) Header {
+	for h := range Fields(msg, name) {
+		return h
+	}
+	return nil
+}
+
+// HasField reports whether msg has a header field called name (any case).
+func HasField(msg Message, name string) bool { return Field(msg, name) != nil }
+
 // HeaderValues returns the raw value of every header field called name (any
 // case), one entry per field line, in order.
 func HeaderValues(msg Message, name string) []string {
-	hs := msg.GetHeaders(CanonicalName(name))
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.Value()
+	var out []string
+	for h := range Fields(msg, name) {
+		out = append(out, h.Value())
 	}
 	return out
 }
@@ -34,7 +69,7 @@ func HeaderValues(msg Message, name string) []string {
 // name, in order: "Supported: a, b" and "Supported: c" give [a b c].
 func ListValues(msg Message, name string) ([]string, error) {
 	var out []string
-	for _, h := range msg.GetHeaders(CanonicalName(name)) {
+	for h := range Fields(msg, name) {
 		err := splitList(h.Value(), func(p string) error {
 			out = append(out, p)
 			return nil
@@ -50,7 +85,7 @@ func ListValues(msg Message, name string) ([]string, error) {
 // order, across field lines and commas.
 func NameAddrs(msg Message, name string) ([]NameAddr, error) {
 	var out []NameAddr
-	for _, h := range msg.GetHeaders(CanonicalName(name)) {
+	for h := range Fields(msg, name) {
 		list, err := ParseNameAddrList(h.Value())
 		if err != nil {
 			return out, err
@@ -246,16 +281,19 @@ func ExpiresValue(msg Message) (uint32, bool, error) {
 }
 
 func deltaHeader(msg Message, name string) (uint32, bool, error) {
-	hs := msg.GetHeaders(name)
-	if len(hs) == 0 {
+	var first Header
+	for h := range Fields(msg, name) {
+		if first != nil {
+			return 0, true, &ParseError{What: name, Err: errors.New("more than one value")}
+		}
+		first = h
+	}
+	if first == nil {
 		return 0, false, nil
 	}
-	if len(hs) > 1 {
-		return 0, true, &ParseError{What: name, Err: errors.New("more than one value")}
-	}
-	v, err := parseDelta(trimLWS(hs[0].Value()))
+	v, err := parseDelta(trimLWS(first.Value()))
 	if err != nil {
-		return 0, true, &ParseError{What: name, Input: hs[0].Value(), Err: err}
+		return 0, true, &ParseError{What: name, Input: first.Value(), Err: err}
 	}
 	return v, true, nil
 }

@@ -58,11 +58,11 @@ func NewResponse(req *Request, code int, reason string) *Response {
 	}
 	switch {
 	case code == StatusTrying:
-		for _, h := range req.GetHeaders("Timestamp") {
+		for h := range Fields(req, "Timestamp") {
 			res.AppendHeader(NewHeader("Timestamp", h.Value()))
 		}
 	case code < 300 && createsDialog(req.Method):
-		for _, h := range req.GetHeaders("Record-Route") {
+		for h := range Fields(req, "Record-Route") {
 			res.AppendHeader(NewHeader("Record-Route", h.Value()))
 		}
 	}

@@ -124,7 +124,7 @@ func (s *Sanity) Check(req *Request) error {
 	if c&CheckVia != 0 {
 		v := req.Via()
 		if v == nil {
-			if len(req.GetHeaders("Via")) > 0 {
+			if HasField(req, "Via") {
 				return bad("Malformed Via")
 			}
 		} else if !strings.EqualFold(v.ProtocolName, "SIP") || v.ProtocolVersion != "2.0" ||
@@ -140,7 +140,7 @@ func (s *Sanity) Check(req *Request) error {
 			if cs.SeqNo >= 1<<31 {
 				return bad("CSeq out of range")
 			}
-		} else if len(req.GetHeaders("CSeq")) > 0 {
+		} else if HasField(req, "CSeq") {
 			return bad("Malformed CSeq")
 		}
 	}

@@ -346,7 +346,7 @@ func (tx *ClientTx) sendACK(res *sip.Response) {
 	if v := inv.Via(); v != nil {
 		ack.AppendHeader(v.Clone())
 	}
-	for _, h := range inv.GetHeaders("Route") {
+	for h := range sip.Fields(inv, "Route") {
 		ack.AppendHeader(sip.NewHeader("Route", h.Value()))
 	}
 	mf := sip.MaxForwardsHeader(70)
@@ -415,7 +415,7 @@ func (tx *ClientTx) sendCancel() {
 	if v := inv.Via(); v != nil {
 		c.AppendHeader(v.Clone())
 	}
-	for _, h := range inv.GetHeaders("Route") {
+	for h := range sip.Fields(inv, "Route") {
 		c.AppendHeader(sip.NewHeader("Route", h.Value()))
 	}
 	mf := sip.MaxForwardsHeader(70)

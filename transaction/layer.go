@@ -53,7 +53,7 @@ type Layer struct {
 	// MaxLingerBytes; ghostsEvicted counts those ended before Timer J.
 	ghostCount    atomic.Int64
 	ghostsEvicted atomic.Uint64
-	sched  *scheduler
+	sched         *scheduler
 
 	mu      sync.Mutex
 	started bool

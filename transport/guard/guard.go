@@ -627,7 +627,7 @@ func (g *Guard) Inbound(msg sip.Message, f transport.Flow) bool {
 	if !ok || len(g.scanners) == 0 {
 		return true
 	}
-	h := req.GetHeader("User-Agent")
+	h := sip.Field(req, "User-Agent")
 	if h == nil || !g.Scanner(h.Value()) {
 		return true
 	}

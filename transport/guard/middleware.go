@@ -62,7 +62,7 @@ func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 			f, _ := transport.FlowFromContext(ctx)
 			trusted := f.Remote.IsValid() && g.Trusted(f.Remote.Addr())
 			if !trusted {
-				if h := req.GetHeader("User-Agent"); h != nil && g.Scanner(h.Value()) {
+				if h := sip.Field(req, "User-Agent"); h != nil && g.Scanner(h.Value()) {
 					g.dropScanner.Add(1)
 					g.Signal(f.Transport, f.Remote, SignalScannerUA)
 					if req.Method != sip.ACK {
@@ -79,7 +79,7 @@ func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 					return
 				}
 			}
-			local := req.Method == sip.OPTIONS && req.Recipient.User == "" && req.GetHeader("Route") == nil
+			local := req.Method == sip.OPTIONS && req.Recipient.User == "" && sip.Field(req, "Route") == nil
 			if cfg.Keepalive && local {
 				if cfg.KeepaliveAllow != "" {
 					_ = sip.Respond(w, req, sip.StatusOK, "", sip.NewHeader("Allow", cfg.KeepaliveAllow))
@@ -95,13 +95,13 @@ func (g *Guard) Middleware(cfg RequestConfig) sip.Middleware {
 				}
 			}
 			if cfg.RejectRoute && !trusted && req.Method != sip.ACK && req.Method != sip.CANCEL && !hasToTag(req) {
-				if rt := req.GetHeader("Route"); rt != nil && !routesToUs(rt.Value(), cfg.Local) {
+				if rt := sip.Field(req, "Route"); rt != nil && !routesToUs(rt.Value(), cfg.Local) {
 					_ = sip.Respond(w, req, sip.StatusForbidden, "")
 					return
 				}
 			}
 			if cfg.TrackChallenges && !trusted && f.Remote.IsValid() {
-				if req.GetHeader("Authorization") != nil || req.GetHeader("Proxy-Authorization") != nil {
+				if sip.Field(req, "Authorization") != nil || sip.Field(req, "Proxy-Authorization") != nil {
 					g.Answered(f.Remote)
 				} else {
 					w = challengeWriter{ResponseWriter: w, g: g, f: f}
