@@ -114,9 +114,18 @@ func (lab *pingLab) start(cfg nat.PingerConfig) *nat.Pinger {
 		cancel()
 		require.NoError(lab.t, <-done)
 	})
-	// Run arms its first tick at once; wait for it before moving time.
-	require.Eventually(lab.t, func() bool { return len(lab.clock.Pending()) > 0 }, 2*time.Second, time.Millisecond)
+	waitRunning(lab.t, lab.clock, p)
 	return p
+}
+
+// waitRunning waits for Run to have started: its first tick is due at
+// once, so moving the clock by nothing runs it, and the first round counts.
+func waitRunning(t *testing.T, clock *siptest.Clock, p *nat.Pinger) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		clock.Advance(0)
+		return p.Stats().Rounds > 0
+	}, 5*time.Second, time.Millisecond)
 }
 
 // settle waits until no ping is waiting for a UA that answers: the memory
@@ -348,7 +357,7 @@ func TestPingerStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	require.Eventually(t, func() bool { return len(lab.clock.Pending()) > 0 }, 2*time.Second, time.Millisecond)
+	waitRunning(t, lab.clock, p)
 	for range 3 {
 		lab.clock.Advance(time.Second)
 		settle(t, p, 0)
