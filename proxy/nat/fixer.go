@@ -219,6 +219,16 @@ func (x *Fixer) Inbound(msg sip.Message, f transport.Flow) bool {
 // Outbound implements transport.Rewriter; it changes nothing.
 func (x *Fixer) Outbound(sip.Message, transport.Target) bool { return true }
 
+// NATed reports whether Config.Tests detect a NAT between a contact
+// registered as contact and the flow f it was registered over (the Contact
+// tests of DetectContact: a private contact, the source host on another
+// port, WebSocket), whatever the modes say. It counts nothing: it is for
+// choosing which bindings to keep alive (Pinger), as Kamailio pings only
+// NATed contacts.
+func (x *Fixer) NATed(contact sip.Uri, f transport.Flow) bool {
+	return DetectContact(contact, f)&x.tests&contactTests != 0
+}
+
 // UseFlow reports whether a request for a contact registered as contact
 // over flow f should go back to f's source (the address the REGISTER came
 // from, which registrar.Contact.Target returns) rather than to the contact
@@ -231,7 +241,7 @@ func (x *Fixer) UseFlow(contact sip.Uri, f transport.Flow) bool {
 	case Always:
 		use = f.Remote.IsValid()
 	case WhenNATed:
-		use = DetectContact(contact, f)&x.tests&contactTests != 0
+		use = x.NATed(contact, f)
 	}
 	if use {
 		x.flowRoutes.Add(1)

@@ -172,6 +172,11 @@ func TestUseFlow(t *testing.T) {
 	require.Equal(t, uint64(4), st.FlowRoutes)
 	require.Equal(t, uint64(3), st.URIRoutes)
 
+	before := x.Stats()
+	require.True(t, x.NATed(uri("sip:alice@192.168.1.10:5060"), natted))
+	require.False(t, x.NATed(uri("sip:pbx@198.51.100.9:5080"), natted))
+	require.Equal(t, before, x.Stats(), "NATed counts nothing")
+
 	always := newFixer(t, nat.Config{Register: nat.Always})
 	require.True(t, always.UseFlow(uri("sip:pbx@198.51.100.9:5080"), natted))
 	require.False(t, always.UseFlow(uri("sip:pbx@198.51.100.9:5080"), transport.Flow{}))
