@@ -143,6 +143,36 @@ func TestNATPingRemovesSilentUA(t *testing.T) {
 		"bob's state is pruned with his binding")
 }
 
+// TestNATPingOnlyOwnBindings: two instances share a store; each pings only
+// the UAs that registered with it (the other's UAs' NATs would drop its
+// pings, and the misses would remove live bindings). After a restart with
+// the same node and address, the new run pings the UDP bindings the old
+// one left.
+func TestNATPingOnlyOwnBindings(t *testing.T) {
+	store := memory.New(memory.Config{})
+	ping := func(node string) func(*options) {
+		return func(o *options) {
+			o.Backend, o.Node, o.NATPing = store, node, 100*time.Millisecond
+		}
+	}
+	a := startServer(t, ping("node-a"))
+	b := startServer(t, ping("node-b"))
+	alice := newUA(t, a, "alice", "alice", transport.UDP)
+	behindNAT(alice)
+	require.Equal(t, sip.StatusOK, alice.register(300).StatusCode)
+	require.Eventually(t, func() bool { return a.pinger.Stats().Answered > 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return b.pinger.Stats().Rounds >= 3 }, 5*time.Second, 10*time.Millisecond)
+	require.Zero(t, b.pinger.Stats().Targets, "node-b does not ping node-a's UA")
+	require.Zero(t, b.pinger.Stats().Sent)
+
+	// node-a restarts on the same address: it pings alice again.
+	addr := a.Addr().String()
+	require.NoError(t, a.Shutdown(context.Background()))
+	a2 := startServer(t, func(o *options) { ping("node-a")(o); o.Addr = addr })
+	require.Eventually(t, func() bool { return a2.pinger.Stats().Answered > 0 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, 1, a2.pinger.Stats().Targets)
+}
+
 // TestRestartEvictsStaleStreamBindings: an instance restarts (same -node,
 // shared store) after a crash: the TCP binding of the run that died is
 // evicted at start, since its connection died with it; the UDP one stays,

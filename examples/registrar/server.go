@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/siphon-go/siphon/auth"
@@ -282,17 +283,29 @@ func (s *server) startPinger(interval time.Duration, fails int) error {
 }
 
 // pingTargets lists the bindings to ping: those of UAs behind a NAT that
-// this instance reaches on their flow (a stream connection of its own, or
-// a UDP source address); bindings through Path are the edge proxy's to
-// keep.
+// registered with this instance (or an earlier run of it, same -node, on
+// the same socket), reached on their flow. Another instance sharing the
+// store pings its own: its UAs' NATs would not let our pings in, and their
+// failures would remove live bindings. Bindings through Path are the edge
+// proxy's to keep.
 func (s *server) pingTargets(ctx context.Context, yield func(nat.Target) bool) error {
 	node := s.reg.Node()
+	run := strings.LastIndexByte(node, '#') // "name#run" when -node is set
+	own := func(b *registrar.Binding) bool {
+		if b.Node == node {
+			return true
+		}
+		return run > 0 && strings.HasPrefix(b.Node, node[:run+1]) && s.tp.ListenerAt(b.Flow.Transport, b.Flow.Local) != nil
+	}
 	return s.reg.Range(ctx, func(aor string, bs []registrar.Binding) bool {
 		for i := range bs {
 			b := &bs[i]
+			if len(b.Path) > 0 || !own(b) {
+				continue
+			}
 			c := registrar.Contact{Binding: *b, Local: b.Node == node}
 			next, ok := c.Target()
-			if !ok || len(b.Path) > 0 {
+			if !ok {
 				continue
 			}
 			na, err := b.NameAddr()
