@@ -3,7 +3,8 @@
 //
 // Network is an in-memory IP network whose datagram sockets, stream
 // listeners and dialers plug into transport.Layer, with loss, delay,
-// duplication and reordering; Clock is a fake clock for transaction.Config
+// duplication, reordering and NATs (AddNAT: a home router's mapping,
+// filtering and UDP timeout, for NAT traversal tests); Clock is a fake clock for transaction.Config
 // that makes a Timer B test take microseconds; Stack puts a full element
 // (transport, transactions, a Handler) on the network; Recorder captures
 // what a Handler writes when called directly; NewRequest and Respond script

@@ -14,7 +14,7 @@ import (
 )
 
 // NetworkConfig sets the impairments of a Network's datagrams. Streams are
-// reliable and ordered, as TCP is.
+// reliable and ordered, as TCP is. NATs are added with Network.AddNAT.
 type NetworkConfig struct {
 	// Clock, when set, times delays; Advance it to deliver delayed
 	// datagrams. Nil means real time.
@@ -43,6 +43,7 @@ type Network struct {
 	packets   map[netip.AddrPort]*PacketConn
 	listeners map[netip.AddrPort]*Listener
 	nextPort  uint16
+	nats      []*NAT
 }
 
 // NewNetwork returns an empty network.
@@ -126,6 +127,11 @@ type packet struct {
 
 func (n *Network) send(b []byte, from, to netip.AddrPort) {
 	n.mu.Lock()
+	from, to, routed := n.translate(from, to)
+	if !routed {
+		n.mu.Unlock()
+		return
+	}
 	dst := n.packets[to]
 	cfg := n.cfg
 	lost := cfg.Loss > 0 && n.rng.Float64() < cfg.Loss
@@ -315,16 +321,23 @@ func (d *Dialer) DialContext(ctx context.Context, _, address string) (net.Conn, 
 	from, err := n.resolve(netip.AddrPortFrom(d.host, 0).String(), func(a netip.AddrPort) bool {
 		return n.listeners[a] != nil || n.packets[a] != nil
 	})
+	seen, routed := from, true
+	if err == nil {
+		seen, routed = n.dialThrough(from, to)
+	}
 	n.mu.Unlock()
 	if err != nil {
 		return nil, err
+	}
+	if !routed {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
 	}
 	if ln == nil {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}
 	a, b := net.Pipe()
 	client := &conn{Conn: a, local: from, remote: to}
-	server := &conn{Conn: b, local: to, remote: from}
+	server := &conn{Conn: b, local: to, remote: seen}
 	select {
 	case ln.conns <- server:
 		return client, nil

@@ -106,6 +106,15 @@ type Config struct {
 	// Via, From, To, Call-ID and CSeq still parse is answered 400 (or 416) by
 	// the layer itself.
 	DropMalformed bool
+	// ForceRport treats every inbound request as if its top Via carried an
+	// empty rport parameter (RFC 3581 §4, Kamailio's force_rport): the layer
+	// writes received and rport (the source port) into it, and
+	// ResponseTarget then sends the responses to the source address and
+	// port, which is the only address a client behind a NAT can be reached
+	// at, even when the client did not ask. By default rport is honoured
+	// only when the client asked for it, and responses otherwise go to the
+	// sent-by port (RFC 3261 §18.2.2).
+	ForceRport bool
 }
 
 // Dialer makes stream connections. *net.Dialer implements it.

@@ -213,7 +213,7 @@ func (l *Layer) deliver(data []byte, f Flow) {
 			return
 		}
 		req := pe.Message.(*sip.Request)
-		fixVia(req, f.Remote)
+		fixVia(req, f.Remote, l.cfg.ForceRport)
 		res := sip.NewResponse(req, pe.Status, "")
 		if _, b, err := l.Encode(res, f.Target()); err == nil {
 			_ = l.Send(b, ResponseTarget(req, f), nil)
@@ -221,7 +221,7 @@ func (l *Layer) deliver(data []byte, f Flow) {
 		return
 	}
 	if req, ok := msg.(*sip.Request); ok {
-		fixVia(req, f.Remote)
+		fixVia(req, f.Remote, l.cfg.ForceRport)
 	}
 	if rw := l.cfg.Rewriter; rw != nil && !rw.Inbound(msg, f) {
 		return
@@ -249,19 +249,21 @@ func (l *Layer) allow(transport string, remote netip.AddrPort) bool {
 
 // fixVia records where a request really came from in its top Via: received
 // when the sent-by host is not the source address (RFC 3261 §18.2.1), rport
-// when the client asked for it (RFC 3581 §4).
-func fixVia(req *sip.Request, src netip.AddrPort) {
+// when the client asked for it (RFC 3581 §4) or force says to act as if it
+// had. With rport, received is written even when it equals sent-by (§4).
+func fixVia(req *sip.Request, src netip.AddrPort, force bool) {
 	via := req.Via()
 	if via == nil || !src.IsValid() {
 		return
 	}
 	ip := src.Addr()
 	rport, hasRport := via.Params.Get("rport")
+	forced := force && !hasRport
 	host, err := netip.ParseAddr(via.Host)
-	if err != nil || host.Unmap() != ip || hasRport {
+	if err != nil || host.Unmap() != ip || hasRport || forced {
 		via.Params.Add("received", ip.String())
 	}
-	if hasRport && rport == "" {
+	if (hasRport && rport == "") || forced {
 		via.Params.Add("rport", strconv.Itoa(int(src.Port())))
 	}
 }

@@ -43,6 +43,50 @@ func TestUDPRoundTripFillsViaAndRport(t *testing.T) {
 	require.Equal(t, 200, back.msg.(*sip.Response).StatusCode)
 }
 
+// TestForceRport: a client behind a NAT that does not ask for rport (its
+// Via names its private sent-by port, the datagram comes from another) gets
+// its response at the source address and port only with Config.ForceRport,
+// which writes received and rport as if it had asked (RFC 3581 §4).
+func TestForceRport(t *testing.T) {
+	for _, force := range []bool{false, true} {
+		t.Run(fmt.Sprintf("force=%v", force), func(t *testing.T) {
+			b, sb := newLayer(t, Config{ForceRport: force}, UDP)
+			pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			require.NoError(t, err)
+			defer pc.Close()
+			src := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+			msg := "OPTIONS sip:bob@example.com SIP/2.0\r\n" +
+				"Via: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bKforce1\r\n" +
+				"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>\r\n" +
+				"Call-ID: force1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+			_, err = pc.WriteToUDPAddrPort([]byte(msg), listenerAddr(t, b, UDP))
+			require.NoError(t, err)
+			got := sb.next(t)
+			in := got.msg.(*sip.Request)
+			via := in.Via()
+			received, _ := via.Params.Get("received")
+			require.Equal(t, "127.0.0.1", received)
+			rport, hasRport := via.Params.Get("rport")
+			rt := ResponseTarget(in, got.flow)
+			if !force {
+				require.False(t, hasRport)
+				require.Equal(t, netip.MustParseAddrPort("127.0.0.1:5062"), rt.Addr, "RFC 3261 §18.2.2: received address, sent-by port")
+				return
+			}
+			require.True(t, hasRport)
+			require.Equal(t, strconv.Itoa(int(src.Port())), rport)
+			require.Equal(t, src, rt.Addr)
+			require.NoError(t, b.SendMessage(sip.NewResponse(in, 200, ""), rt, nil))
+			require.NoError(t, pc.SetReadDeadline(time.Now().Add(5*time.Second)))
+			buf := make([]byte, 4096)
+			n, err := pc.Read(buf)
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(buf[:n]), "SIP/2.0 200"))
+			require.Contains(t, string(buf[:n]), "rport="+rport)
+		})
+	}
+}
+
 func TestTCPOrderedDeliveryAndOneConnection(t *testing.T) {
 	a, sa := newLayer(t, Config{}, TCP)
 	b, sb := newLayer(t, Config{}, TCP)

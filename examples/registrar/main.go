@@ -29,6 +29,7 @@ import (
 
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/examples/internal/debughttp"
+	"github.com/siphon-go/siphon/proxy/nat"
 	"github.com/siphon-go/siphon/registrar"
 	"github.com/siphon-go/siphon/registrar/memory"
 	"github.com/siphon-go/siphon/registrar/postgres"
@@ -74,8 +75,28 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	rateLimit := fs.String("ratelimit", "50/s", "packets per second per source before a ban (N/s; 0 = off)")
 	banTime := fs.Duration("ban", guard.DefaultBanTime, "how long a banned source is dropped")
 	trusted := fs.String("trusted", "", "comma-separated CIDRs exempt from every guard (e.g. 10.0.0.0/8,192.0.2.7/32)")
+	natOn := fs.Bool("nat", true, "NAT traversal: force rport, fix the Contact of calls from and to UAs behind NATs, send requests for a registered UA to the address its REGISTER came from")
+	natContact := fs.String("nat-contact", "nated", "when to fix the Contact of calls: nated (when a NAT is detected), always or never")
+	natRegister := fs.String("nat-register", "nated", "when to send to a registered UA's observed source instead of its contact: nated, always or never")
+	natPing := fs.Duration("natping", 30*time.Second, "interval of OPTIONS keepalives to registered UAs behind NATs (0 = off)")
+	natPingFails := fs.Int("natping-fails", nat.DefaultPingFailures, "keepalives missed in a row before a UA's binding is removed")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var natCfg *nat.Config
+	if *natOn {
+		cm, err := nat.ParseMode(*natContact)
+		if err != nil {
+			return fmt.Errorf("-nat-contact: %w", err)
+		}
+		rm, err := nat.ParseMode(*natRegister)
+		if err != nil {
+			return fmt.Errorf("-nat-register: %w", err)
+		}
+		natCfg = &nat.Config{Contact: cm, Register: rm}
+	}
+	if *natPing < 0 || *natPingFails < 1 {
+		return fmt.Errorf("-natping %v, -natping-fails %d: want an interval >= 0 and at least one failure", *natPing, *natPingFails)
 	}
 	var gc *guard.Config
 	if *guardOn {
@@ -145,6 +166,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		Registrar:      registrar.Config{MinExpires: *minExpires},
 		Auth:           auth.Config{NonceTTL: *nonceTTL},
 		Guard:          gc,
+		NAT:            natCfg,
+		NATPing:        *natPing,
+		NATPingFails:   *natPingFails,
 	}
 	if *domains != "" {
 		o.Domains = strings.Split(*domains, ",")
@@ -161,7 +185,8 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		}
 		defer stopDebug()
 	}
-	log.Info("registrar: serving", "addr", s.Addr().String(), "transports", "udp,tcp", "backend", *backend, "users", users.Len())
+	log.Info("registrar: serving", "addr", s.Addr().String(), "transports", "udp,tcp", "backend", *backend, "users", users.Len(),
+		"nat", *natOn, "natping", *natPing)
 	if ready != nil {
 		ready <- s.Addr()
 	}

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/proxy"
+	"github.com/siphon-go/siphon/proxy/nat"
 	"github.com/siphon-go/siphon/registrar"
 	"github.com/siphon-go/siphon/sip"
 	"github.com/siphon-go/siphon/transaction"
@@ -47,6 +49,16 @@ type options struct {
 	Guard *guard.Config
 	// Tap, when set, sees every message in and out (tests count them).
 	Tap transport.Tap
+	// NAT turns on NAT traversal: rport forced, Contacts of calls from and
+	// to UAs behind NATs fixed, requests for a registered UA sent to the
+	// address its REGISTER came from; nil = off (every binding is then
+	// reached on its flow, as the registrar returns it).
+	NAT *nat.Config
+	// NATPing is the interval of OPTIONS keepalives to registered UAs
+	// behind NATs (0 = none); a UA that misses NATPingFails of them in a
+	// row loses its binding.
+	NATPing      time.Duration
+	NATPingFails int
 }
 
 // defaultGuard is the guard configuration of a small deployment: 50 packets
@@ -74,6 +86,9 @@ type server struct {
 	listeners []*transport.Listener
 	stopHook  func()
 	guard     *guard.Guard
+	nat       *nat.Fixer // nil without NAT traversal
+	pinger    *nat.Pinger
+	stopPing  func() // stops the pinger and waits for it
 }
 
 // newServer builds and starts the server on o.Addr.
@@ -83,6 +98,16 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		log = slog.Default()
 	}
 	tcfg := transport.Config{Logger: log, Tap: o.Tap}
+	var fixer *nat.Fixer
+	if o.NAT != nil {
+		var err error
+		if fixer, err = nat.New(*o.NAT); err != nil {
+			return nil, err
+		}
+		// Responses go to the source port even when the UA did not ask
+		// (RFC 3581 §4).
+		tcfg.ForceRport = true
+	}
 	var g *guard.Guard
 	if o.Guard != nil {
 		gc := *o.Guard
@@ -95,7 +120,23 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		}
 		// Nothing identifying goes out: no Server or User-Agent header.
 		g.SetHeaders(guard.HeaderPolicy{Strip: true})
-		tcfg.Guard, tcfg.Rewriter = g, g
+		tcfg.Guard = g
+	}
+	// The guard drops scanners before anything else looks at them; the
+	// NAT fix gives the answers of a callee behind a NAT its public
+	// Contact.
+	var rws []transport.Rewriter
+	if g != nil {
+		rws = append(rws, g)
+	}
+	if fixer != nil {
+		rws = append(rws, fixer)
+	}
+	switch len(rws) {
+	case 1:
+		tcfg.Rewriter = rws[0]
+	case 2:
+		tcfg.Rewriter = rewriters(rws)
 	}
 	tp, err := transport.New(tcfg)
 	if err != nil {
@@ -112,7 +153,7 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		_ = tp.Close()
 		return nil, err
 	}
-	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns, guard: g}
+	s := &server{log: log, tp: tp, users: o.Users, realm: o.Realm, authCalls: o.AuthCalls, listeners: lns, guard: g, nat: fixer}
 	tc := transaction.Config{Logger: log}
 	if g != nil {
 		// An INVITE whose final response is never ACKed (Timer H) scores
@@ -173,13 +214,19 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		Locate:      s.locate,
 		Supported:   []string{"path", "outbound", "gruu", "100rel", "timer", "replaces"},
 	})
-	handler := sip.Chain(sip.HandlerFunc(s.route), sip.NewSanity(sip.SanityConfig{}).Middleware)
+	// The Contact fix runs after the guards and before the route: the
+	// proxy and the callee see the address that reaches the caller.
+	var natMW []sip.Middleware
+	if fixer != nil {
+		natMW = append(natMW, fixer.Middleware)
+	}
+	handler := sip.Chain(sip.HandlerFunc(s.route), append([]sip.Middleware{sip.NewSanity(sip.SanityConfig{}).Middleware}, natMW...)...)
 	if g != nil {
 		local := []string{lns[0].Addr().String(), lns[0].Addr().Addr().String()}
 		if o.Advertise != "" {
 			local = append(local, o.Advertise)
 		}
-		handler = sip.Chain(sip.HandlerFunc(s.route), g.Middleware(guard.RequestConfig{
+		guards := g.Middleware(guard.RequestConfig{
 			Sanity:          sip.NewSanity(sip.SanityConfig{}),
 			MaxForwards:     true,
 			Keepalive:       true,
@@ -187,7 +234,8 @@ func newServer(ctx context.Context, o options) (*server, error) {
 			RejectRoute:     true,
 			Local:           local,
 			TrackChallenges: true,
-		}))
+		})
+		handler = sip.Chain(sip.HandlerFunc(s.route), append([]sip.Middleware{guards}, natMW...)...)
 	}
 	s.srv = transaction.NewServer(s.layer, responses{handler, s.proxy}, transaction.ServerConfig{
 		Logger:    log,
@@ -200,7 +248,98 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		s.close()
 		return nil, err
 	}
+	if fixer != nil && o.NATPing > 0 {
+		if err := s.startPinger(o.NATPing, o.NATPingFails); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// startPinger keeps the NAT bindings of registered UAs open with OPTIONS
+// every interval and removes the binding of one that misses fails of them
+// in a row (nat.Pinger; Kamailio's nathelper SIP pings with
+// remove-on-timeout).
+func (s *server) startPinger(interval time.Duration, fails int) error {
+	p, err := nat.NewPinger(s.layer, s.pingTargets, nat.PingerConfig{
+		Interval: interval,
+		Failures: fails,
+		Logger:   s.log,
+		OnDead:   s.unreachable,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Run(ctx)
+	}()
+	s.pinger = p
+	s.stopPing = func() { cancel(); <-done }
+	return nil
+}
+
+// pingTargets lists the bindings to ping: those of UAs behind a NAT that
+// registered with this instance (or an earlier run of it, same -node, on
+// the same socket), reached on their flow. Another instance sharing the
+// store pings its own: its UAs' NATs would not let our pings in, and their
+// failures would remove live bindings. Bindings through Path are the edge
+// proxy's to keep.
+func (s *server) pingTargets(ctx context.Context, yield func(nat.Target) bool) error {
+	node := s.reg.Node()
+	run := strings.LastIndexByte(node, '#') // "name#run" when -node is set
+	own := func(b *registrar.Binding) bool {
+		if b.Node == node {
+			return true
+		}
+		return run > 0 && strings.HasPrefix(b.Node, node[:run+1]) && s.tp.ListenerAt(b.Flow.Transport, b.Flow.Local) != nil
+	}
+	return s.reg.Range(ctx, func(aor string, bs []registrar.Binding) bool {
+		for i := range bs {
+			b := &bs[i]
+			if len(b.Path) > 0 || !own(b) {
+				continue
+			}
+			c := registrar.Contact{Binding: *b, Local: b.Node == node}
+			next, ok := c.Target()
+			if !ok {
+				continue
+			}
+			na, err := b.NameAddr()
+			if err != nil || !s.nat.NATed(na.URI, b.Flow) {
+				continue
+			}
+			if !yield(nat.Target{AoR: aor, Key: b.Key, URI: na.URI, Next: next}) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// unreachable removes the binding of a UA that stopped answering
+// keepalives, unless it has registered again from another address since.
+func (s *server) unreachable(t nat.Target) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	bs, err := s.reg.Bindings(ctx, t.AoR)
+	if err != nil {
+		s.log.Warn("nat: reading the binding of an unreachable UA", "aor", t.AoR, "err", err)
+		return
+	}
+	for _, b := range bs {
+		if b.Key != t.Key || b.Flow.Transport != t.Next.Transport || b.Flow.Remote != t.Next.Addr {
+			continue
+		}
+		if _, err := s.reg.Remove(ctx, t.AoR, t.Key); err != nil {
+			s.log.Warn("nat: removing the binding of an unreachable UA", "aor", t.AoR, "err", err)
+			return
+		}
+		s.log.Info("nat: removed the binding of a UA that does not answer keepalives", "aor", t.AoR, "contact", b.Contact, "flow", b.Flow.String())
+	}
 }
 
 // authSignals feeds digest outcomes to g: refused credentials score against
@@ -292,7 +431,12 @@ func (s *server) locate(ctx context.Context, req *sip.Request) ([]proxy.Target, 
 		if q := c.Q(); q >= 0 {
 			t.Q = float64(q) / 1000
 		}
-		if next, ok := c.Target(); ok {
+		// Outbound flows always go back on their flow (RFC 5626 §5.3);
+		// other bindings when the UA is behind a NAT, so that the request
+		// reaches the address its REGISTER came from rather than its
+		// private contact. Without NAT traversal every binding is reached
+		// on its flow, as before.
+		if next, ok := c.Target(); ok && (s.nat == nil || c.RegID != 0 || s.nat.UseFlow(c.NameAddr.URI, c.Flow)) {
 			t.Next = next
 		}
 		targets = append(targets, t)
@@ -312,6 +456,9 @@ func (s *server) Shutdown(ctx context.Context) error {
 }
 
 func (s *server) close() {
+	if s.stopPing != nil {
+		s.stopPing()
+	}
 	if s.stopHook != nil {
 		s.stopHook()
 	}
@@ -331,4 +478,26 @@ func hasToTag(req *sip.Request) bool {
 	}
 	_, ok := to.Params.Get("tag")
 	return ok
+}
+
+// rewriters runs several transport rewriters: in order inbound, in reverse
+// outbound.
+type rewriters []transport.Rewriter
+
+func (c rewriters) Inbound(msg sip.Message, f transport.Flow) bool {
+	for _, rw := range c {
+		if !rw.Inbound(msg, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c rewriters) Outbound(msg sip.Message, t transport.Target) bool {
+	for i := len(c) - 1; i >= 0; i-- {
+		if !c[i].Outbound(msg, t) {
+			return false
+		}
+	}
+	return true
 }

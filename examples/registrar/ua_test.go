@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-go/siphon/auth"
+	"github.com/siphon-go/siphon/proxy/nat"
 	"github.com/siphon-go/siphon/registrar"
 	"github.com/siphon-go/siphon/registrar/memory"
 	"github.com/siphon-go/siphon/sip"
@@ -32,6 +33,9 @@ func startServer(t *testing.T, edit func(*options)) *server {
 		AuthCalls:   true,
 		RecordRoute: true,
 		Secret:      []byte("a shared secret for the test nonces"),
+		// NAT traversal on, as in production; keepalives only where a
+		// test asks for them.
+		NAT: &nat.Config{},
 		// Guards on as in production; the tests' clients (and SIPp at
 		// 500 REGISTERs/s) come from 127.0.0.1, which is trusted here so
 		// that load tests are not banned. guard_test.go attacks from other
