@@ -89,7 +89,10 @@ func TestForceRport(t *testing.T) {
 
 func TestTCPOrderedDeliveryAndOneConnection(t *testing.T) {
 	a, sa := newLayer(t, Config{}, TCP)
-	b, sb := newLayer(t, Config{}, TCP)
+	// The 800 responses are produced faster than a busy machine may write
+	// them: the queue holds them all, so the test is about order, not about
+	// shedding (ErrQueueFull, which the default 512 would give).
+	b, sb := newLayer(t, Config{WriteQueue: 1024}, TCP)
 	bAddr := listenerAddr(t, b, TCP)
 	sb.handle(func(m sip.Message, f Flow) {
 		req := m.(*sip.Request)
