@@ -389,25 +389,21 @@ func (b *builder) fail(err error) {
 
 // result returns the targets, or the reason there are none.
 func (b *builder) result(ctx context.Context, u *sip.Uri) ([]transport.Target, error) {
-	if len(b.out) > 0 && ctx.Err() == nil {
-		return b.out, nil
-	}
-	what := u.String()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("resolve: %s: %w", what, err)
+		return nil, fmt.Errorf("resolve: %s: %w", u.String(), err)
 	}
 	if len(b.out) > 0 {
 		return b.out, nil
 	}
 	switch {
 	case b.err != nil && !errors.Is(b.err, ErrNotFound):
-		return nil, fmt.Errorf("resolve: %s: %w", what, b.err)
+		return nil, fmt.Errorf("resolve: %s: %w", u.String(), b.err)
 	case b.noService:
-		return nil, fmt.Errorf("%w for %s", ErrNoService, what)
+		return nil, fmt.Errorf("%w for %s", ErrNoService, u.String())
 	case b.err != nil:
-		return nil, fmt.Errorf("resolve: %s: %w", what, b.err)
+		return nil, fmt.Errorf("resolve: %s: %w", u.String(), b.err)
 	}
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, what)
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, u.String())
 }
 
 // add appends one target unless it is a duplicate or the list is full.
@@ -453,12 +449,13 @@ func (b *builder) addAddrs(res []result, tp string, port uint16) bool {
 			continue
 		}
 		found = true
-		start := len(b.out)
-		for _, ip := range x.rs.addrs {
+		// Shuffled before adding, so that MaxTargets cuts a random subset.
+		var buf [8]netip.Addr
+		ips := append(buf[:0], x.rs.addrs...)
+		rand.Shuffle(len(ips), func(i, j int) { ips[i], ips[j] = ips[j], ips[i] })
+		for _, ip := range ips {
 			b.add(tp, ip, port)
 		}
-		added := b.out[start:]
-		rand.Shuffle(len(added), func(i, j int) { added[i], added[j] = added[j], added[i] })
 	}
 	return found
 }
