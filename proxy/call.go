@@ -259,12 +259,15 @@ func (c *call) send(b *Branch) {
 		return
 	}
 	target := b.targets[b.next]
+	retry := b.next > 0
 	b.next++
-	retry := b.tx != nil
 	c.mu.Unlock()
 
 	// The first attempt sends the branch's request itself (the transaction
-	// adds its Via); a failover resends a copy without that Via.
+	// adds its Via); a failover resends a copy without that Via. The first
+	// attempt added the Via even when it failed before a transaction
+	// existed (no listener for the target's family), so it is the attempt
+	// count, not b.tx, that tells.
 	req := b.base
 	if retry {
 		req = sip.CopyRequest(b.base)

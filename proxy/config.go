@@ -11,7 +11,10 @@ import (
 )
 
 // Resolver finds the transport targets for a URI, in the order to try them
-// (RFC 3263 §4). *resolve.Resolver implements it.
+// (RFC 3263 §4): a branch moves on to the next target on a transport error,
+// a timeout (Timer B/F or Options.ReplyTimeout) or a 503 (§4.3).
+// *resolve.Resolver from package transport/resolve implements it with
+// NAPTR, SRV and A/AAAA lookups and a cache.
 type Resolver interface {
 	Resolve(ctx context.Context, uri sip.Uri) ([]transport.Target, error)
 }
@@ -52,7 +55,8 @@ type Config struct {
 	// OPTIONS to the proxy itself is answered 200 in any case.
 	Locate func(ctx context.Context, req *sip.Request) ([]Target, error)
 	// Resolver turns next-hop URIs into transport targets; nil resolves IP
-	// literals and A/AAAA records with the system resolver.
+	// literals and A/AAAA records with the system resolver (no NAPTR or
+	// SRV).
 	Resolver Resolver
 	// Supported lists the option tags this proxy supports: a request whose
 	// Proxy-Require names another is answered 420 (RFC 3261 §16.3).

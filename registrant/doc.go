@@ -6,6 +6,11 @@
 // with exponential backoff and jitter (honouring Retry-After), reports every
 // change of state, and unregisters on Stop.
 //
+// With Config.Resolver (such as *resolve.Resolver from transport/resolve)
+// the registrar's URI is resolved by RFC 3263 before every attempt, and a
+// REGISTER moves on to the next target after a transport error, a timeout
+// or a 503.
+//
 // It sits beside package dialog, above transaction: it uses sip, transport,
 // transaction and auth only, so a proxy, a B2BUA or a registrar can all use it.
 //

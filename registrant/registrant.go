@@ -106,6 +106,12 @@ type Config struct {
 	// that a trunk's DNS name is resolved again after a failure; the target
 	// given to New is then only the first.
 	Resolve func(ctx context.Context) (transport.Target, error)
+	// Resolver, when set and Resolve is not, resolves Registrar before
+	// every attempt (RFC 3263; *resolve.Resolver from transport/resolve),
+	// and each REGISTER tries the targets in order, moving on after a
+	// transport error, a timeout or a 503 (§4.3). The target given to New
+	// then only picks the default Contact's transport.
+	Resolver Resolver
 	// OnState, when set, is called with every change of Status, in order,
 	// from the Registrant's goroutine; it must not block.
 	OnState func(Status)
@@ -113,6 +119,12 @@ type Config struct {
 	Clock transaction.Clock
 	// Logger receives logs; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// Resolver finds the transport targets for a URI in the order to try them,
+// as *resolve.Resolver does (RFC 3263).
+type Resolver interface {
+	Resolve(ctx context.Context, uri sip.Uri) ([]transport.Target, error)
 }
 
 // Registrant keeps an address-of-record registered with an upstream
@@ -372,13 +384,23 @@ func (r *Registrant) fail(prev Status, code int, err error, retryAfter time.Dura
 // up to two challenges: one for fresh credentials, and one more only when
 // the server says the nonce was stale.
 func (r *Registrant) transact(ctx context.Context, expires time.Duration) (*sip.Response, error) {
-	target, err := r.currentTarget(ctx)
+	targets, err := r.currentTargets(ctx)
 	if err != nil {
 		return nil, err
 	}
+	target := targets[0]
 	req := r.newRequest(expires)
 	presigned := r.client.Sign(req)
 	res, err := r.layer.Do(ctx, req, target)
+	// RFC 3263 §4.3: the next target after a transport error, a timeout or
+	// a 503.
+	for i := 1; i < len(targets) && ctx.Err() == nil && (err != nil || res.StatusCode == sip.StatusServiceUnavailable); i++ {
+		r.log.Debug("registrant: trying the next target", "aor", r.cfg.AoR.String(), "failed", target.Addr.String(), "err", err)
+		target = targets[i]
+		req = r.newRequest(expires)
+		presigned = r.client.Sign(req)
+		res, err = r.layer.Do(ctx, req, target)
+	}
 	for tries := 0; err == nil && tries < 2 && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired); tries++ {
 		if tries == 1 && !presigned && !stale(res) {
 			break // fresh credentials refused: the password is wrong
@@ -396,15 +418,27 @@ func (r *Registrant) transact(ctx context.Context, expires time.Duration) (*sip.
 	return res, nil
 }
 
-func (r *Registrant) currentTarget(ctx context.Context) (transport.Target, error) {
-	if r.cfg.Resolve == nil {
-		return r.target, nil
+// currentTargets returns where the next REGISTER goes: Config.Resolve's
+// target, Config.Resolver's targets for the registrar, or New's target.
+func (r *Registrant) currentTargets(ctx context.Context) ([]transport.Target, error) {
+	switch {
+	case r.cfg.Resolve != nil:
+		t, err := r.cfg.Resolve(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("registrant: resolving the registrar: %w", err)
+		}
+		return []transport.Target{t}, nil
+	case r.cfg.Resolver != nil:
+		ts, err := r.cfg.Resolver.Resolve(ctx, r.cfg.Registrar)
+		if err == nil && len(ts) == 0 {
+			err = errors.New("no target")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("registrant: resolving the registrar: %w", err)
+		}
+		return ts, nil
 	}
-	t, err := r.cfg.Resolve(ctx)
-	if err != nil {
-		return transport.Target{}, fmt.Errorf("registrant: resolving the registrar: %w", err)
-	}
-	return t, nil
+	return []transport.Target{r.target}, nil
 }
 
 func stale(res *sip.Response) bool {

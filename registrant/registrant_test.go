@@ -2,6 +2,7 @@ package registrant_test
 
 import (
 	"context"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -328,5 +329,65 @@ func TestNewValidates(t *testing.T) {
 	ua := siptest.NewStack(t, net, "192.0.2.10:5060", siptest.StackConfig{})
 	if _, err := registrant.New(ua.Transactions, transport.Target{}, registrant.Config{}); err == nil {
 		t.Fatal("missing AoR accepted")
+	}
+}
+
+// resolverFunc adapts a function to registrant.Resolver.
+type resolverFunc func(ctx context.Context, u sip.Uri) ([]transport.Target, error)
+
+func (f resolverFunc) Resolve(ctx context.Context, u sip.Uri) ([]transport.Target, error) {
+	return f(ctx, u)
+}
+
+// TestResolverTargetsAreTriedInOrder: with Config.Resolver, a REGISTER
+// moves past a refused connection and a 503 to the next target (RFC 3263
+// §4.3), and the registrar is resolved again for the refresh.
+func TestResolverTargetsAreTriedInOrder(t *testing.T) {
+	clock := siptest.NewClock()
+	net := siptest.NewNetwork(siptest.NetworkConfig{Clock: clock})
+	up := newUpstream(t, net, clock, registrar.Config{}, time.Hour)
+	var busy atomic.Int64
+	busyStack := siptest.NewStack(t, net, "192.0.2.2:5060", siptest.StackConfig{Handler: sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		busy.Add(1)
+		_ = sip.Respond(w, req, 503, "")
+	})})
+	ua := siptest.NewStack(t, net, "192.0.2.10:5060", siptest.StackConfig{})
+	var asked atomic.Int64
+	var gotURI atomic.Value
+	res := resolverFunc(func(_ context.Context, u sip.Uri) ([]transport.Target, error) {
+		asked.Add(1)
+		gotURI.Store(u.String())
+		refused := transport.Target{Transport: transport.TCP, Addr: netip.MustParseAddrPort("192.0.2.77:5060")}
+		return []transport.Target{refused, busyStack.Target(transport.UDP), up.stack.Target(transport.UDP)}, nil
+	})
+	ch := make(states, 100)
+	cfg := registrant.Config{Password: "secret", Expires: 600 * time.Second, Resolver: res, OnState: func(s registrant.Status) { ch <- s }}
+	cfg.Registrar, _ = sip.ParseURI("sip:example.com")
+	cfg.AoR, _ = sip.ParseURI("sip:alice@example.com")
+	r, err := registrant.New(ua.Transactions, transport.Target{Transport: transport.UDP}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = r.Stop(ctx)
+	})
+	r.Start()
+	ch.next(t, registrant.Registered)
+	if n := busy.Load(); n != 1 {
+		t.Fatalf("the 503 target got %d REGISTERs", n)
+	}
+	if len(up.bindings(t)) != 1 {
+		t.Fatal("not registered upstream")
+	}
+	if s, _ := gotURI.Load().(string); s != "sip:example.com" {
+		t.Fatalf("resolved %q", s)
+	}
+	clock.Advance(540 * time.Second)
+	ch.next(t, registrant.Registering)
+	ch.next(t, registrant.Registered)
+	if n := asked.Load(); n != 2 {
+		t.Fatalf("resolved %d times, want once per attempt", n)
 	}
 }
