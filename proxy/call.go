@@ -77,13 +77,17 @@ type call struct {
 	canceled  bool
 	cancelled sync.Once
 	starting  int // groups being started asynchronously
-	done      chan struct{}
-	doneOnce  sync.Once
+	// ctx is the request's context (relay waits for the call to end, so
+	// it outlives every branch); a CANCEL or shutdown ends it.
+	ctx      context.Context
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.Request, opts *Options, targets []Target) error {
 	c := &call{
 		p:      p,
+		ctx:    ctx,
 		w:      w,
 		req:    req,
 		fwd:    fwd,
@@ -201,7 +205,7 @@ func (c *call) startBranch(b *Branch) {
 			if t, ok := p.dialogs.get(callID(fwd), &b.hop); ok && toTag(fwd) != "" {
 				b.targets = []transport.Target{t}
 			} else {
-				b.targets, err = p.resolve(context.Background(), b.hop)
+				b.targets, err = p.resolve(c.ctx, b.hop) // a CANCEL ends a pending lookup
 			}
 		}
 	}
