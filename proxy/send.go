@@ -82,4 +82,3 @@ func statusOf(res *sip.Response) int {
 	}
 	return res.StatusCode
 }
-
