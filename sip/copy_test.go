@@ -39,3 +39,20 @@ func BenchmarkCloneRequest(b *testing.B) {
 		CloneRequest(req.(*Request))
 	}
 }
+
+func TestCopyResponseIndependent(t *testing.T) {
+	res := NewResponse(parseReq(t, inviteMsg), 200, "OK")
+	res.SetBody([]byte("v=0\r\n"))
+	c := CopyMessage(res).(*Response)
+	RemoveHeaders(c, "Via")
+	c.AppendHeader(NewHeader("X-Copy", "1"))
+	if len(res.GetHeaders("Via")) == 0 || res.GetHeader("X-Copy") != nil {
+		t.Fatal("copy shares the header list")
+	}
+	if c.StatusCode != 200 || c.Reason != "OK" || string(c.Body()) != "v=0\r\n" {
+		t.Fatalf("copy lost status or body: %d %q %q", c.StatusCode, c.Reason, c.Body())
+	}
+	if CopyMessage(nil) != nil {
+		t.Fatal("nil message copied")
+	}
+}

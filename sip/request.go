@@ -54,3 +54,29 @@ func CopyRequest(req *Request) *Request {
 	}
 	return c
 }
+
+// CopyResponse is CopyRequest for a response: a new header list sharing the
+// header values and body of res.
+func CopyResponse(res *Response) *Response {
+	c := sipgo.NewResponse(res.StatusCode, res.Reason)
+	c.SipVersion = res.SipVersion
+	for _, h := range res.Headers() {
+		c.AppendHeader(h)
+	}
+	if b := res.Body(); len(b) > 0 {
+		c.SetBody(b)
+	}
+	return c
+}
+
+// CopyMessage returns CopyRequest or CopyResponse of msg, or nil for any
+// other Message.
+func CopyMessage(msg Message) Message {
+	switch m := msg.(type) {
+	case *Request:
+		return CopyRequest(m)
+	case *Response:
+		return CopyResponse(m)
+	}
+	return nil
+}

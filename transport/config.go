@@ -184,15 +184,61 @@ type Tap interface {
 	TapMessage(dir Direction, f Flow, data []byte)
 }
 
-// Rewriter changes messages as they cross the transport layer. Inbound runs
-// after a message is parsed (and its Via gets received/rport), before the
-// receiver sees it; Outbound runs before a message is encoded for t. Either
-// returning false drops the message. Both are called on I/O and sending
-// goroutines and must be safe for concurrent use and quick. A retransmission
-// reuses the bytes of the first encoding: Outbound sees each message once.
+// Rewriter changes messages as they cross the transport layer (topology
+// hiding, NAT fixes, header policy). Inbound runs after a message is parsed
+// (and its Via gets received/rport), before the receiver sees it, and may
+// change msg in place. Outbound runs before a message is encoded for t,
+// after the layer has filled in the top Via; it returns the message to
+// encode: msg itself, or a copy it changed (sip.CopyMessage). It must not
+// change msg, which its sender keeps (a transaction's request, from which
+// CANCEL and ACK are built). Returning false drops the message. Both are
+// called on I/O and sending goroutines and must be safe for concurrent use
+// and quick. A retransmission reuses the bytes of the first encoding:
+// Outbound sees each message once.
 type Rewriter interface {
 	Inbound(msg sip.Message, f Flow) bool
-	Outbound(msg sip.Message, t Target) bool
+	Outbound(msg sip.Message, t Target) (sip.Message, bool)
+}
+
+// ChainRewriters returns a Rewriter running rws in turn: in order inbound,
+// in reverse order outbound, so the first is the one nearest the wire on
+// both paths. Nil entries are skipped; with a single Rewriter it is returned
+// as it is.
+func ChainRewriters(rws ...Rewriter) Rewriter {
+	var c chain
+	for _, rw := range rws {
+		if rw != nil {
+			c = append(c, rw)
+		}
+	}
+	switch len(c) {
+	case 0:
+		return nil
+	case 1:
+		return c[0]
+	}
+	return c
+}
+
+type chain []Rewriter
+
+func (c chain) Inbound(msg sip.Message, f Flow) bool {
+	for _, rw := range c {
+		if !rw.Inbound(msg, f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c chain) Outbound(msg sip.Message, t Target) (sip.Message, bool) {
+	for i := len(c) - 1; i >= 0; i-- {
+		var ok bool
+		if msg, ok = c[i].Outbound(msg, t); !ok {
+			return nil, false
+		}
+	}
+	return msg, true
 }
 
 // ListenOptions configures one listener.

@@ -295,11 +295,9 @@ func ResponseTarget(req *sip.Request, f Flow) Target {
 // Encode serialises msg for t. For a request whose top Via has no host yet,
 // it first fills in the Via transport and sent-by from the listener that
 // will carry it (RFC 3261 §18.1.1), moving a request too large for UDP to
-// TCP unless t.NoSizeSwitch is set. It returns the target actually to use.
+// TCP unless t.NoSizeSwitch is set. The Rewriter, if any, then sees it. It
+// returns the target actually to use.
 func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
-	if rw := l.cfg.Rewriter; rw != nil && !rw.Outbound(msg, t) {
-		return t, nil, ErrDropped
-	}
 	var via *sip.ViaHeader
 	if req, ok := msg.(*sip.Request); ok {
 		if v := req.Via(); v != nil && v.Host == "" {
@@ -311,7 +309,10 @@ func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
 			return t, nil, err
 		}
 	}
-	data := l.marshal(msg)
+	data, err := l.rewriteAndMarshal(msg, t)
+	if err != nil {
+		return t, nil, err
+	}
 	if via != nil && t.Transport == UDP && !t.NoSizeSwitch && len(data) > l.cfg.UDPMaxSize {
 		t2 := t
 		t2.Transport = TCP
@@ -321,13 +322,25 @@ func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
 			if err := l.fillVia(via, t); err != nil {
 				return t, nil, err
 			}
-			data = l.marshal(msg)
+			if data, err = l.rewriteAndMarshal(msg, t); err != nil {
+				return t, nil, err
+			}
 		}
 	}
 	if len(data) > l.cfg.MaxMessageSize {
 		return t, nil, ErrMessageTooLarge
 	}
 	return t, data, nil
+}
+
+func (l *Layer) rewriteAndMarshal(msg sip.Message, t Target) ([]byte, error) {
+	if rw := l.cfg.Rewriter; rw != nil {
+		var ok bool
+		if msg, ok = rw.Outbound(msg, t); !ok {
+			return nil, ErrDropped
+		}
+	}
+	return l.marshal(msg), nil
 }
 
 func (l *Layer) marshal(msg sip.Message) []byte {

@@ -492,24 +492,58 @@ func (u *upperUA) Inbound(msg sip.Message, f Flow) bool {
 	return sip.HeaderValues(msg, "X-Drop") == nil
 }
 
-func (u *upperUA) Outbound(msg sip.Message, t Target) bool {
+func (u *upperUA) Outbound(msg sip.Message, t Target) (sip.Message, bool) {
 	u.out.Add(1)
-	msg.AppendHeader(sip.NewHeader("X-Rewritten", "yes"))
-	return true
+	c := sip.CopyMessage(msg)
+	c.AppendHeader(sip.NewHeader("X-Rewritten", "yes"))
+	return c, true
 }
 
 func TestRewriterSeesAndChangesMessages(t *testing.T) {
 	rw := &upperUA{}
 	a, _ := newLayer(t, Config{Rewriter: rw}, UDP)
 	b, sb := newLayer(t, Config{Rewriter: &upperUA{}}, UDP)
-	require.NoError(t, a.SendMessage(request(t, "OPTIONS", 1, "rw"), Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
+	sent := request(t, "OPTIONS", 1, "rw")
+	require.NoError(t, a.SendMessage(sent, Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
 	got := sb.next(t)
 	require.Equal(t, []string{"yes"}, sip.HeaderValues(got.msg, "X-Rewritten"))
 	require.EqualValues(t, 1, rw.out.Load())
+	// The sender's message is not the one rewritten, but its Via was filled
+	// in (CANCEL and ACK are built from it).
+	require.Nil(t, sip.HeaderValues(sent, "X-Rewritten"))
+	require.NotEmpty(t, sent.Via().Host)
 	drop := request(t, "OPTIONS", 2, "rw2")
 	drop.AppendHeader(sip.NewHeader("X-Drop", "1"))
 	require.NoError(t, a.SendMessage(drop, Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}, nil))
 	sb.none(t, 100*time.Millisecond)
+}
+
+type tagRW string
+
+func (r tagRW) Inbound(msg sip.Message, _ Flow) bool {
+	msg.AppendHeader(sip.NewHeader("X-In", string(r)))
+	return true
+}
+
+func (r tagRW) Outbound(msg sip.Message, _ Target) (sip.Message, bool) {
+	c := sip.CopyMessage(msg)
+	c.AppendHeader(sip.NewHeader("X-Out", string(r)))
+	return c, r != "drop"
+}
+
+func TestChainRewriters(t *testing.T) {
+	require.Nil(t, ChainRewriters(nil, nil))
+	require.Equal(t, tagRW("a"), ChainRewriters(nil, tagRW("a")))
+	c := ChainRewriters(tagRW("a"), nil, tagRW("b"))
+	msg := request(t, "OPTIONS", 1, "chain")
+	require.True(t, c.Inbound(msg, Flow{}))
+	require.Equal(t, []string{"a", "b"}, sip.HeaderValues(msg, "X-In"))
+	out, ok := c.Outbound(msg, Target{})
+	require.True(t, ok)
+	require.Equal(t, []string{"b", "a"}, sip.HeaderValues(out, "X-Out"))
+	require.Nil(t, sip.HeaderValues(msg, "X-Out"))
+	_, ok = ChainRewriters(tagRW("a"), tagRW("drop")).Outbound(msg, Target{})
+	require.False(t, ok)
 }
 
 func TestListenEachSharesOnePort(t *testing.T) {

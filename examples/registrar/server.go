@@ -132,12 +132,7 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	if fixer != nil {
 		rws = append(rws, fixer)
 	}
-	switch len(rws) {
-	case 1:
-		tcfg.Rewriter = rws[0]
-	case 2:
-		tcfg.Rewriter = rewriters(rws)
-	}
+	tcfg.Rewriter = transport.ChainRewriters(rws...)
 	tp, err := transport.New(tcfg)
 	if err != nil {
 		return nil, err
@@ -478,26 +473,4 @@ func hasToTag(req *sip.Request) bool {
 	}
 	_, ok := to.Params.Get("tag")
 	return ok
-}
-
-// rewriters runs several transport rewriters: in order inbound, in reverse
-// outbound.
-type rewriters []transport.Rewriter
-
-func (c rewriters) Inbound(msg sip.Message, f transport.Flow) bool {
-	for _, rw := range c {
-		if !rw.Inbound(msg, f) {
-			return false
-		}
-	}
-	return true
-}
-
-func (c rewriters) Outbound(msg sip.Message, t transport.Target) bool {
-	for i := len(c) - 1; i >= 0; i-- {
-		if !c[i].Outbound(msg, t) {
-			return false
-		}
-	}
-	return true
 }

@@ -217,7 +217,9 @@ func (x *Fixer) Inbound(msg sip.Message, f transport.Flow) bool {
 }
 
 // Outbound implements transport.Rewriter; it changes nothing.
-func (x *Fixer) Outbound(sip.Message, transport.Target) bool { return true }
+func (x *Fixer) Outbound(msg sip.Message, _ transport.Target) (sip.Message, bool) {
+	return msg, true
+}
 
 // NATed reports whether Config.Tests detect a NAT between a contact
 // registered as contact and the flow f it was registered over (the Contact

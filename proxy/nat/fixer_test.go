@@ -150,7 +150,9 @@ func TestInboundResponses(t *testing.T) {
 	req := request(t, "INVITE", "UDP 192.168.1.10:5060", private)
 	require.True(t, x.Inbound(req, callee))
 	require.Equal(t, private, req.GetHeader("Contact").Value())
-	require.True(t, x.Outbound(req, transport.Target{}))
+	out, ok := x.Outbound(req, transport.Target{})
+	require.True(t, ok)
+	require.Same(t, req, out)
 }
 
 func TestUseFlow(t *testing.T) {

@@ -24,7 +24,9 @@ import (
 type dropper struct{ silent atomic.Bool }
 
 func (d *dropper) Inbound(sip.Message, transport.Flow) bool    { return !d.silent.Load() }
-func (d *dropper) Outbound(sip.Message, transport.Target) bool { return true }
+func (d *dropper) Outbound(m sip.Message, _ transport.Target) (sip.Message, bool) {
+	return m, true
+}
 
 // pingLab is a registrar-side stack that pings, UAs on the memory network,
 // a fake clock and a Source the test edits.

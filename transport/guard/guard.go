@@ -640,10 +640,9 @@ func (g *Guard) Inbound(msg sip.Message, f transport.Flow) bool {
 }
 
 // Outbound implements transport.Rewriter: it applies the Server and
-// User-Agent policy of SetHeaders.
-func (g *Guard) Outbound(msg sip.Message, _ transport.Target) bool {
-	g.header.apply(msg)
-	return true
+// User-Agent policy of SetHeaders, to a copy of msg when that changes it.
+func (g *Guard) Outbound(msg sip.Message, _ transport.Target) (sip.Message, bool) {
+	return g.header.apply(msg), true
 }
 
 // Stats returns the counters.

@@ -414,20 +414,25 @@ func TestMiddleware(t *testing.T) {
 func TestHeaderPolicy(t *testing.T) {
 	g, _ := newGuard(t, guard.Config{})
 	req := siptest.NewRequest(sip.INVITE, "sip:bob@example.com", siptest.WithHeader("User-Agent", "siphon/1.2.3 internal-build"))
-	g.Outbound(req, transport.Target{})
-	if h := req.GetHeader("User-Agent"); h == nil {
+	if out, _ := g.Outbound(req, transport.Target{}); out != sip.Message(req) {
 		t.Fatal("zero policy changed the message")
 	}
 	g.SetHeaders(guard.HeaderPolicy{Strip: true})
-	g.Outbound(req, transport.Target{})
-	if h := req.GetHeader("User-Agent"); h != nil {
+	out, ok := g.Outbound(req, transport.Target{})
+	if h := sip.Field(out, "User-Agent"); !ok || h != nil {
 		t.Fatalf("User-Agent not stripped: %v", h)
+	}
+	if req.GetHeader("User-Agent") == nil {
+		t.Fatal("the sender's message was changed")
+	}
+	if again, _ := g.Outbound(out, transport.Target{}); again != out {
+		t.Fatal("a message with nothing to strip was copied")
 	}
 	g.SetHeaders(guard.HeaderPolicy{Value: "pbx"})
 	res := sip.NewResponse(siptest.NewIncomingRequest(sip.INVITE, "sip:bob@example.com"), 200, "OK")
 	res.AppendHeader(sip.NewHeader("Server", "Kamailio 5.7 (x86_64/linux)"))
-	g.Outbound(res, transport.Target{})
-	if h := res.GetHeader("Server"); h == nil || h.Value() != "pbx" || len(res.GetHeaders("Server")) != 1 {
+	out, _ = g.Outbound(res, transport.Target{})
+	if h := sip.Field(out, "Server"); h == nil || h.Value() != "pbx" || len(sip.HeaderValues(out, "Server")) != 1 {
 		t.Fatalf("Server not replaced: %v", h)
 	}
 }

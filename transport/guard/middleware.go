@@ -176,26 +176,31 @@ type headerControl struct {
 // HeaderPolicy leaves messages alone. It may be called at any time.
 func (g *Guard) SetHeaders(p HeaderPolicy) { g.header.p.Store(&p) }
 
-func (h *headerControl) apply(msg sip.Message) {
+func (h *headerControl) apply(msg sip.Message) sip.Message {
 	p := h.p.Load()
 	if p == nil || (!p.Strip && p.Value == "") {
-		return
-	}
-	type editable interface {
-		RemoveHeader(name string) bool
-		AppendHeader(h sip.Header)
-	}
-	m, ok := msg.(editable)
-	if !ok {
-		return
+		return msg
 	}
 	name := "User-Agent"
 	if _, ok := msg.(*sip.Response); ok {
 		name = "Server"
 	}
-	m.RemoveHeader("Server")
-	m.RemoveHeader("User-Agent")
-	if !p.Strip {
-		m.AppendHeader(sip.NewHeader(name, p.Value))
+	ua, srv := sip.Field(msg, "User-Agent"), sip.Field(msg, "Server")
+	if p.Strip && ua == nil && srv == nil {
+		return msg
 	}
+	if other := sip.Field(msg, name); !p.Strip && other != nil && other.Value() == p.Value &&
+		(name == "Server" && ua == nil || name == "User-Agent" && srv == nil) {
+		return msg
+	}
+	c := sip.CopyMessage(msg)
+	if c == nil {
+		return msg
+	}
+	sip.RemoveHeaders(c, "Server")
+	sip.RemoveHeaders(c, "User-Agent")
+	if !p.Strip {
+		c.AppendHeader(sip.NewHeader(name, p.Value))
+	}
+	return c
 }
