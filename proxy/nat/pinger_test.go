@@ -23,7 +23,7 @@ import (
 // silent is set: a UA that has gone away without a word.
 type dropper struct{ silent atomic.Bool }
 
-func (d *dropper) Inbound(sip.Message, transport.Flow) bool    { return !d.silent.Load() }
+func (d *dropper) Inbound(sip.Message, transport.Flow) bool { return !d.silent.Load() }
 func (d *dropper) Outbound(m sip.Message, _ transport.Target) (sip.Message, bool) {
 	return m, true
 }
