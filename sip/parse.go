@@ -662,3 +662,13 @@ func lower(s string) string {
 	}
 	return s
 }
+
+// ParseVia parses a single Via field value, "SIP/2.0/UDP host:port;params"
+// (RFC 3261 §20.42).
+func ParseVia(s string) (*ViaHeader, error) {
+	v := newVia()
+	if err := parseVia(s, v); err != nil {
+		return nil, &ParseError{What: "Via", Input: s, Err: err}
+	}
+	return v, nil
+}
