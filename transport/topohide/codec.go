@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,25 @@ var b64 = base64.RawURLEncoding
 // tokens reveal only that the hidden data was equal.
 type Cipher struct {
 	aead cipher.AEAD
-	siv  []byte
+	siv  macPool
+}
+
+// macPool keeps HMAC-SHA256 states under one key: hmac.New allocates its
+// two hash states and key pads on every call.
+type macPool struct{ p sync.Pool }
+
+func newMacPool(key []byte) macPool {
+	return macPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// sum appends HMAC(key, b) to dst.
+func (m *macPool) sum(dst, b []byte) []byte {
+	h := m.p.Get().(hash.Hash)
+	h.Reset()
+	h.Write(b)
+	dst = h.Sum(dst)
+	m.p.Put(h)
+	return dst
 }
 
 const nonceSize = 12
@@ -62,7 +81,7 @@ func NewCipher(key []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topohide: %w", err)
 	}
-	return &Cipher{aead: aead, siv: derive(key, "siphon topohide nonce")}, nil
+	return &Cipher{aead: aead, siv: newMacPool(derive(key, "siphon topohide nonce"))}, nil
 }
 
 func derive(key []byte, label string) []byte {
@@ -73,10 +92,8 @@ func derive(key []byte, label string) []byte {
 
 // Seal implements Codec.
 func (c *Cipher) Seal(plain []byte) (string, error) {
-	m := hmac.New(sha256.New, c.siv)
-	m.Write(plain)
 	var sum [sha256.Size]byte
-	nonce := m.Sum(sum[:0])[:nonceSize]
+	nonce := c.siv.sum(sum[:0], plain)[:nonceSize]
 	buf := make([]byte, nonceSize, nonceSize+len(plain)+c.aead.Overhead())
 	copy(buf, nonce)
 	return b64.EncodeToString(c.aead.Seal(buf, nonce, plain, nil)), nil
@@ -117,7 +134,7 @@ type StoreConfig struct {
 // promote from the old one, and the old one is dropped when the new one
 // fills or is TTL/2 old.
 type Store struct {
-	secret []byte
+	mac    macPool
 	max    int
 	ttl    time.Duration
 	now    func() time.Time
@@ -145,16 +162,14 @@ func NewStore(cfg StoreConfig) *Store {
 	}
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // never fails (crypto/rand documents it)
-	return &Store{secret: secret, max: cfg.MaxEntries, ttl: cfg.TTL, now: cfg.Now,
+	return &Store{mac: newMacPool(secret), max: cfg.MaxEntries, ttl: cfg.TTL, now: cfg.Now,
 		cur: map[string][]byte{}, old: map[string][]byte{}, rotated: cfg.Now()}
 }
 
 // Seal implements Codec.
 func (s *Store) Seal(plain []byte) (string, error) {
-	m := hmac.New(sha256.New, s.secret)
-	m.Write(plain)
 	var sum [sha256.Size]byte
-	token := b64.EncodeToString(m.Sum(sum[:0])[:15])
+	token := b64.EncodeToString(s.mac.sum(sum[:0], plain)[:15])
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rotate()

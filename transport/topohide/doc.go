@@ -10,11 +10,13 @@
 //   - the Via fields below the element's own (the inside hops a request
 //     came through) travel in a th parameter of the element's Via and come
 //     back in the response, as RFC 3261 §18.2.2 makes every UAS copy Vias;
-//   - a Record-Route or Contact entry whose host is inside becomes
+//   - a Record-Route, Path, Service-Route or Contact entry whose host is
+//     inside becomes
 //     <sip:HOST;th=TOKEN> pointing at the element, so the outside's
-//     in-dialog requests (ACK, BYE, re-INVITE) reach the element, which
-//     restores the Route set and the Request-URI (RFC 3261 §12.2.1.1) and
-//     routes them on into the inside;
+//     in-dialog requests (ACK, BYE, re-INVITE) and requests routed by
+//     Path or Service-Route reach the element, which restores the Route
+//     set and the Request-URI (RFC 3261 §12.2.1.1) and routes them on into
+//     the inside;
 //   - optionally the Call-ID of calls from the inside is replaced;
 //   - listed header fields (P-Charging-Vector, Server, ...) are removed.
 //

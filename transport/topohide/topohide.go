@@ -197,7 +197,7 @@ func (h *Hider) hide(msg sip.Message, t transport.Target) (sip.Message, bool, er
 			lower = append(lower, hdr.Value())
 			changed = true
 			continue
-		case "Record-Route", "Contact":
+		case "Record-Route", "Path", "Service-Route", "Contact":
 			nh, ok, err := h.maskField(name, hdr, t)
 			if err != nil {
 				return nil, false, err
@@ -257,8 +257,10 @@ func (h *Hider) stripped(name string) bool {
 	return false
 }
 
-// maskField replaces the inside entries of a Record-Route or Contact field
-// with entries that point at Host and carry the original in a token.
+// maskField replaces the inside entries of a Record-Route, Path,
+// Service-Route or Contact field with entries that point at Host and carry
+// the original in a token. The route-like ones come back as Route entries
+// (RFC 3261 §12.1, RFC 3327 §5.3, RFC 3608 §6).
 func (h *Hider) maskField(name string, hdr sip.Header, t transport.Target) (sip.Header, bool, error) {
 	list, err := sip.ParseNameAddrList(hdr.Value())
 	if err != nil {
@@ -271,7 +273,7 @@ func (h *Hider) maskField(name string, hdr sip.Header, t transport.Target) (sip.
 		if na.URI.Wildcard || !h.internal(na.URI.Host) {
 			continue
 		}
-		if name == "Record-Route" {
+		if name != "Contact" {
 			tok, err := h.seal(kindRoute, na.String())
 			if err != nil {
 				return nil, false, err
@@ -394,7 +396,7 @@ func (h *Hider) Inbound(msg sip.Message, f transport.Flow) bool {
 			}
 			changed = true
 			continue
-		case "Route", "Record-Route", "Contact":
+		case "Route", "Record-Route", "Path", "Service-Route", "Contact":
 			if nh, ok := h.restoreField(hdr); ok {
 				hdr, changed = nh, true
 			}
@@ -428,7 +430,17 @@ func (h *Hider) needsRestore(src []sip.Header) bool {
 	}
 	for _, hdr := range src {
 		switch sip.CanonicalName(hdr.Name()) {
-		case "Via", "Route", "Record-Route", "Contact":
+		case "Via":
+			if v, ok := hdr.(*sip.ViaHeader); ok {
+				if v.Params.Has(param) {
+					return true
+				}
+				continue
+			}
+			if strings.Contains(hdr.Value(), param+"=") {
+				return true
+			}
+		case "Route", "Record-Route", "Path", "Service-Route", "Contact":
 			if strings.Contains(hdr.Value(), param+"=") {
 				return true
 			}
@@ -437,8 +449,8 @@ func (h *Hider) needsRestore(src []sip.Header) bool {
 	return false
 }
 
-// restoreField restores the entries of a Route, Record-Route or Contact
-// field that carry a token.
+// restoreField restores the entries of a Route, Record-Route, Path,
+// Service-Route or Contact field that carry a token.
 func (h *Hider) restoreField(hdr sip.Header) (sip.Header, bool) {
 	v := hdr.Value()
 	if !strings.Contains(v, param+"=") {

@@ -154,6 +154,37 @@ func TestRestoreInDialogRequest(t *testing.T) {
 	require.Equal(t, "c1@10.0.0.2", in.CallID().Value(), "Call-ID untouched without HideCallID")
 }
 
+// TestPathAndServiceRouteHidden: a REGISTER from an inside P-CSCF to an
+// outside registrar hides its Path; the 200 OK's Service-Route from an
+// inside registrar to an outside UA is hidden too, and both come back as
+// Route entries that are restored.
+func TestPathAndServiceRouteHidden(t *testing.T) {
+	h := newHider(t, topohide.Config{})
+	reg := parse(t, "REGISTER sip:ims.example.net SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-r\r\n"+
+		"Path: <sip:term@10.0.0.3;lr>\r\n"+
+		"From: <sip:u@ims.example.net>;tag=1\r\nTo: <sip:u@ims.example.net>\r\n"+
+		"Call-ID: r1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	out, ok := h.Outbound(reg, outside)
+	require.True(t, ok)
+	require.NotContains(t, out.String(), "10.0.0.3")
+	path := sip.HeaderValues(out, "Path")[0]
+
+	res := sip.NewResponse(parse(t, inviteFromInside).(*sip.Request), 200, "OK")
+	res.AppendHeader(sip.NewHeader("Service-Route", "<sip:orig@10.0.0.4;lr>"))
+	out, _ = h.Outbound(res, outside)
+	require.NotContains(t, sip.HeaderValues(out, "Service-Route")[0], "10.0.0.4")
+	sr := sip.HeaderValues(out, "Service-Route")[0]
+
+	inv := parse(t, "INVITE sip:u@ims.example.net SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP 198.51.100.7;branch=z9hG4bK-i\r\n"+
+		"Route: "+sr+"\r\nRoute: "+path+"\r\n"+
+		"From: <sip:x@example.net>;tag=2\r\nTo: <sip:u@ims.example.net>\r\n"+
+		"Call-ID: i1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+	require.True(t, h.Inbound(inv, fromOut))
+	require.Equal(t, []string{"<sip:orig@10.0.0.4;lr>", "<sip:term@10.0.0.3;lr>"}, sip.HeaderValues(inv, "Route"))
+}
+
 func TestInsideTrafficUntouched(t *testing.T) {
 	h := newHider(t, topohide.Config{HideCallID: true})
 	req := parse(t, inviteFromInside)
