@@ -134,10 +134,10 @@ type StoreConfig struct {
 // promote from the old one, and the old one is dropped when the new one
 // fills or is TTL/2 old.
 type Store struct {
-	mac    macPool
-	max    int
-	ttl    time.Duration
-	now    func() time.Time
+	mac macPool
+	max int
+	ttl time.Duration
+	now func() time.Time
 
 	mu       sync.Mutex
 	cur, old map[string][]byte
