@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/siphon-go/siphon/examples/internal/debughttp"
+	"github.com/siphon-go/siphon/examples/internal/memidle"
 	"github.com/siphon-go/siphon/proxy/dispatcher"
 )
 
@@ -97,6 +98,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	probe := fs.Duration("probe", 0, "OPTIONS health-probe interval; 0 = off")
 	replyTimeout := fs.Duration("reply-timeout", 2*time.Second, "move a request to the next server when one has not answered at all in this time (INVITE: not even 100 Trying)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	releaseIdle := fs.Duration("release-idle", 10*time.Second, "when load has stopped, give freed memory back to the OS every this often until little is left; 0 = leave it to the Go runtime")
 	debugAddr := fs.String("debug", "", "address for HTTP profiling endpoints (/debug/pprof/...), for benchmarks; empty = off")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -135,6 +137,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		"servers", len(ds), "algo", a.String(), "probe", probe.String())
 	if ready != nil {
 		ready <- s.Addr()
+	}
+	if *releaseIdle > 0 {
+		go memidle.Run(ctx, *releaseIdle)
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/examples/internal/debughttp"
+	"github.com/siphon-go/siphon/examples/internal/memidle"
 	"github.com/siphon-go/siphon/proxy/nat"
 	"github.com/siphon-go/siphon/registrar"
 	"github.com/siphon-go/siphon/registrar/memory"
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	recordRoute := fs.Bool("record-route", true, "record-route dialogs so that in-dialog requests come through")
 	minExpires := fs.Duration("min-expires", registrar.DefaultMinExpires, "shortest registration accepted (423 below it)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	releaseIdle := fs.Duration("release-idle", 10*time.Second, "when load has stopped, give freed memory back to the OS every this often until little is left; 0 = leave it to the Go runtime")
 	debugAddr := fs.String("debug", "", "address for an HTTP endpoint /debug/mem (heap after a GC, for benchmarks); empty = off")
 	guardOn := fs.Bool("guard", true, "security guards: per-source rate limit and bans, scanner User-Agent drop, failed-auth auto-ban, sanity and Route checks")
 	rateLimit := fs.String("ratelimit", "50/s", "packets per second per source before a ban (N/s; 0 = off)")
@@ -189,6 +191,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		"nat", *natOn, "natping", *natPing)
 	if ready != nil {
 		ready <- s.Addr()
+	}
+	if *releaseIdle > 0 {
+		go memidle.Run(ctx, *releaseIdle)
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
