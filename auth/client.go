@@ -187,11 +187,6 @@ func parseChallenge(v string, proxy bool) (*clientChallenge, bool) {
 		return nil, false
 	}
 	ch := &clientChallenge{proxy: proxy, realm: p("realm"), nonce: p("nonce"), opaque: p("opaque"), alg: alg}
-	// realm, nonce and opaque are echoed into our Authorization header: a
-	// control character there (CR, LF) would break or inject into it.
-	if hasCTL(ch.realm) || hasCTL(ch.nonce) || hasCTL(ch.opaque) {
-		return nil, false
-	}
 	if q, ok := cr.Param("qop"); ok {
 		// qop-options is a quoted comma-separated list; prefer auth.
 		for _, o := range strings.Split(q, ",") {
@@ -209,14 +204,4 @@ func parseChallenge(v string, proxy bool) (*clientChallenge, bool) {
 		}
 	}
 	return ch, true
-}
-
-// hasCTL reports whether s holds an ASCII control character.
-func hasCTL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
 }

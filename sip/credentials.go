@@ -49,7 +49,9 @@ func ParseCredentials(s string) (Credentials, error) {
 				return errBadParam
 			}
 			val = Unquote(val[:end+1])
-		} else if strings.ContainsAny(val, " \t\"") {
+		} else if strings.ContainsAny(val, " \t\"") || hasCTL(val) {
+			// An unquoted value is a token (RFC 3261 §25.1); no control
+			// characters, which would also corrupt a header echoing it.
 			return errBadParam
 		}
 		c.Params = append(c.Params, HeaderKV{K: name, V: val})
@@ -103,4 +105,14 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// hasCTL reports whether s holds an ASCII control character.
+func hasCTL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -115,3 +115,22 @@ func TestCredentials(t *testing.T) {
 	_, err = ParseCredentials(`Digest username="bob`)
 	require.Error(t, err)
 }
+
+// TestParseCredentialsRefusesControlCharacters: an unquoted value is a
+// token, and a quoted-pair never escapes CR or LF (RFC 3261 §25.1); either
+// would corrupt a header that echoes the value (a digest client's nonce).
+func TestParseCredentialsRefusesControlCharacters(t *testing.T) {
+	for _, s := range []string{
+		"Digest nonce=\r",
+		"Digest nonce=a\x01b",
+		"Digest nonce=\"\\\r\"",
+		"Digest nonce=\"\\\n\", realm=x",
+	} {
+		if _, err := ParseCredentials(s); err == nil {
+			t.Errorf("ParseCredentials(%q) accepted it", s)
+		}
+	}
+	if _, err := ParseCredentials(`Digest nonce="a\"b", realm=x`); err != nil {
+		t.Errorf("an escaped quote: %v", err)
+	}
+}

@@ -154,6 +154,10 @@ func quotedEnd(s string) (int, error) {
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
 		case '\\':
+			// quoted-pair never escapes CR or LF (RFC 3261 §25.1).
+			if i+1 < len(s) && (s[i+1] == '\r' || s[i+1] == '\n') {
+				return 0, errUnterminated
+			}
 			i++
 		case '"':
 			return i, nil
