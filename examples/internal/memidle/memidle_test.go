@@ -13,7 +13,7 @@ func TestReleasesAfterABurstUntilLittleIsLeft(t *testing.T) {
 	var allocs, released uint64
 	gains := []uint64{100 << 20, 40 << 20, 1 << 20}
 	frees := 0
-	r := &releaser{period: time.Second,
+	r := &releaser{period: time.Second, settle: 0,
 		read: func() (uint64, uint64) { return allocs, released },
 		free: func() {
 			released += gains[frees]
@@ -29,6 +29,27 @@ func TestReleasesAfterABurstUntilLittleIsLeft(t *testing.T) {
 	for i, want := range []bool{true, true, true, false, false} {
 		if got := r.step(); got != want {
 			t.Fatalf("quiet step %d: released=%v, want %v", i, got, want)
+		}
+	}
+	if frees != 3 {
+		t.Fatalf("%d releases, want 3", frees)
+	}
+}
+
+// TestReleasesUntilSettledEvenWhenGainsAreSmall: state that expires after
+// the load (Timer J) frees memory late, so small gains do not stop the
+// releases before Settle has passed.
+func TestReleasesUntilSettledEvenWhenGainsAreSmall(t *testing.T) {
+	var allocs uint64
+	frees := 0
+	r := &releaser{period: 10 * time.Second, settle: 30 * time.Second,
+		read: func() (uint64, uint64) { return allocs, 0 },
+		free: func() { frees++ }}
+	allocs += 1 << 30 // a burst
+	r.step()
+	for i, want := range []bool{true, true, true, false} {
+		if got := r.step(); got != want {
+			t.Fatalf("quiet step %d (%v after the load): released=%v, want %v", i, time.Duration(i+1)*r.period, got, want)
 		}
 	}
 	if frees != 3 {
