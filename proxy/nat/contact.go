@@ -85,8 +85,14 @@ func scanContact(raw string) (contactSpan, bool) {
 	// The user part may hold ';', '?' and '/', but never '@', which URI
 	// parameters and headers cannot hold unescaped either: the last '@' ends
 	// the userinfo (RFC 3261 §25.1).
+	// More than one '@', or an empty user before it, is not a SIP URI
+	// (RFC 3261 §25.1: user = 1*( unreserved / escaped / user-unreserved ))
+	// and parsers disagree on where its host is: leave it alone.
 	h := colon + 1
 	if at := strings.LastIndexByte(uri, '@'); at >= h {
+		if at == h || strings.IndexByte(uri[h:at], '@') >= 0 {
+			return sp, false
+		}
 		h = at + 1
 	}
 	e := h
