@@ -107,9 +107,18 @@ func checkURI(s string) error {
 	return nil
 }
 
-func checkHost(s string, u *Uri) error {
-	if (u.Scheme == "sip" || u.Scheme == "sips") && !validHost(u.Host) {
+// checkSIPURI checks the host and userinfo of a sip or sips URI.
+func checkSIPURI(s string, u *Uri) error {
+	if u.Scheme != "sip" && u.Scheme != "sips" {
+		return nil
+	}
+	if !validHost(u.Host) {
 		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid host")}
+	}
+	// Neither user nor password may hold an unescaped ':' or '@' (RFC 3261
+	// §25.1); "sip:a::@h" would otherwise reformat as a different URI.
+	if strings.ContainsAny(u.User, ":@") || strings.ContainsAny(u.Password, ":@") {
+		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid userinfo")}
 	}
 	return nil
 }

@@ -349,5 +349,5 @@ func parseURIInto(s string, u *Uri) error {
 	if err := sipgo.ParseUri(s, u); err != nil {
 		return &ParseError{What: "uri", Input: s, Err: err}
 	}
-	return checkHost(s, u)
+	return checkSIPURI(s, u)
 }
