@@ -426,13 +426,13 @@ func nameAddrHead(raw string) string {
 // and the events the change makes. It is the Backend.Update function, so it
 // must be repeatable.
 func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Binding, []Event, error) {
-	var evs []Event
+	evs := eventLog{on: r.nsubs.Load() > 0}
 	next := make([]Binding, 0, len(cur)+len(reg.contacts))
 	for i := range cur {
 		if cur[i].Live(now) {
 			next = append(next, cur[i])
 		} else {
-			evs = append(evs, Event{Kind: Expired, Binding: cur[i]})
+			evs.add(Event{Kind: Expired, Binding: cur[i]})
 		}
 	}
 	if reg.wildcard {
@@ -444,9 +444,9 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 				kept = append(kept, b)
 				continue
 			}
-			evs = append(evs, Event{Kind: Deregistered, Binding: b, Reason: ReasonUnregistered})
+			evs.add(Event{Kind: Deregistered, Binding: b, Reason: ReasonUnregistered})
 		}
-		return kept, evs, nil
+		return kept, evs.evs, nil
 	}
 	// Keys this request named, and those it keeps: few, so slices.
 	seen := make([]string, 0, len(reg.contacts))
@@ -465,7 +465,7 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		seen = append(seen, c.key)
 		if c.expires == 0 {
 			if idx >= 0 {
-				evs = append(evs, Event{Kind: Deregistered, Binding: next[idx], Reason: ReasonUnregistered})
+				evs.add(Event{Kind: Deregistered, Binding: next[idx], Reason: ReasonUnregistered})
 				next = append(next[:idx], next[idx+1:]...)
 			}
 			touched = slices.DeleteFunc(touched, func(k string) bool { return k == c.key })
@@ -480,10 +480,10 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		touched = append(touched, c.key)
 		if idx >= 0 {
 			next[idx] = b
-			evs = append(evs, Event{Kind: Refreshed, Binding: b})
+			evs.add(Event{Kind: Refreshed, Binding: b})
 		} else {
 			next = append(next, b)
-			evs = append(evs, Event{Kind: Registered, Binding: b})
+			evs.add(Event{Kind: Registered, Binding: b})
 		}
 	}
 	for len(next) > r.cfg.MaxContacts {
@@ -499,10 +499,24 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		if oldest < 0 { // the request alone has too many
 			return nil, nil, r.tooMany()
 		}
-		evs = append(evs, Event{Kind: Deregistered, Binding: next[oldest], Reason: ReasonReplaced})
+		evs.add(Event{Kind: Deregistered, Binding: next[oldest], Reason: ReasonReplaced})
 		next = append(next[:oldest], next[oldest+1:]...)
 	}
-	return next, evs, nil
+	return next, evs.evs, nil
+}
+
+// eventLog gathers the events of one update, or nothing when no one
+// subscribes (the common case: building them costs an allocation per
+// REGISTER).
+type eventLog struct {
+	on  bool
+	evs []Event
+}
+
+func (l *eventLog) add(e Event) {
+	if l.on {
+		l.evs = append(l.evs, e)
+	}
 }
 
 func (r *Registrar) tooMany() error {

@@ -181,6 +181,7 @@ type Registrar struct {
 	subMu  sync.Mutex
 	subs   map[int]func(Event)
 	subSeq int
+	nsubs  atomic.Int32 // len(subs), read without the lock on every REGISTER
 
 	flows *flowIndex // nil without Liveness
 
@@ -291,10 +292,12 @@ func (r *Registrar) Subscribe(fn func(Event)) (cancel func()) {
 	r.subSeq++
 	id := r.subSeq
 	r.subs[id] = fn
+	r.nsubs.Store(int32(len(r.subs)))
 	r.subMu.Unlock()
 	return func() {
 		r.subMu.Lock()
 		delete(r.subs, id)
+		r.nsubs.Store(int32(len(r.subs)))
 		r.subMu.Unlock()
 	}
 }
