@@ -35,7 +35,8 @@ type ServerConfig struct {
 	// scheduler hand-off per request, but the reading goroutine (for UDP,
 	// the listener's only reader) waits for the handler: return true only
 	// for requests whose handler never blocks, such as REGISTER on an
-	// in-memory registrar or an OPTIONS answered locally.
+	// in-memory registrar or an OPTIONS answered locally. The context of an
+	// inline non-INVITE handler ends only at Shutdown.
 	Inline func(req *sip.Request) bool
 }
 
@@ -144,17 +145,25 @@ func (s *Server) ServeRequest(tx *ServerTx) {
 		return
 	}
 	if s.cfg.Inline != nil && s.cfg.Inline(tx.Request()) {
-		s.serve(tx)
+		s.serve(tx, tx.Request().Method != sip.INVITE)
 		return
 	}
-	go s.serve(tx)
+	go s.serve(tx, false)
 }
 
-func (s *Server) serve(tx *ServerTx) {
+// serve runs the handler for tx. Its context ends when the transaction is
+// canceled or terminates, or at Shutdown. With short it ends only at
+// Shutdown: an inline non-INVITE handler answers before the transaction can
+// end, and CANCEL has no effect on it (RFC 3261 §9.2), so the per-request
+// cancel context, and its registration with the base context, are skipped.
+func (s *Server) serve(tx *ServerTx, short bool) {
 	defer s.wg.Done()
 	defer s.inflight.Add(-1)
-	ctx, cancel := context.WithCancelCause(s.base)
-	tx.setHook(cancel)
+	ctx, cancel := s.base, context.CancelCauseFunc(nil)
+	if !short {
+		ctx, cancel = context.WithCancelCause(s.base)
+		tx.setHook(cancel)
+	}
 	req := tx.Request()
 	w := &responseWriter{tx: tx}
 	defer func() {
@@ -169,8 +178,10 @@ func (s *Server) serve(tx *ServerTx) {
 			}
 			_ = tx.Respond(sip.NewResponse(req, code, ""))
 		}
-		cancel(nil)
-		tx.clearHook()
+		if cancel != nil {
+			cancel(nil)
+			tx.clearHook()
+		}
 	}()
 	s.h.ServeSIP(transport.NewContext(ctx, tx.Flow()), w, req)
 }

@@ -117,14 +117,34 @@ type Target struct {
 
 type flowKey struct{}
 
+// flowCtx carries a flow in one allocation: context.WithValue would box the
+// Flow as well, and FlowFromContext would copy it out through an interface.
+type flowCtx struct {
+	context.Context
+	f Flow
+}
+
+// Value implements context.Context.
+func (c *flowCtx) Value(key any) any {
+	if _, ok := key.(flowKey); ok {
+		return &c.f
+	}
+	return c.Context.Value(key)
+}
+
 // NewContext returns a context carrying the flow a request arrived on.
 func NewContext(ctx context.Context, f Flow) context.Context {
-	return context.WithValue(ctx, flowKey{}, f)
+	return &flowCtx{Context: ctx, f: f}
 }
 
 // FlowFromContext returns the flow of the request being served, if the
 // server put one in ctx.
 func FlowFromContext(ctx context.Context) (Flow, bool) {
-	f, ok := ctx.Value(flowKey{}).(Flow)
-	return f, ok
+	if c, ok := ctx.(*flowCtx); ok {
+		return c.f, true
+	}
+	if p, ok := ctx.Value(flowKey{}).(*Flow); ok {
+		return *p, true
+	}
+	return Flow{}, false
 }
