@@ -99,3 +99,15 @@ func TestCloneRequestDoesNotFreezeDestination(t *testing.T) {
 	require.EqualValues(t, 70, req.MaxForwards().Val())
 	require.EqualValues(t, 69, c.MaxForwards().Val())
 }
+
+// A valueless last URI parameter ends at the '?' that starts the headers;
+// sipgo alone keeps the '?' in the parameter name, and the URI then grows
+// on every format and parse.
+func TestParseURIValuelessParamBeforeHeaders(t *testing.T) {
+	u, err := ParseURI("sip:h.example.com;lr?subject=x")
+	require.NoError(t, err)
+	require.True(t, u.UriParams.Has("lr"))
+	v, _ := u.Headers.Get("subject")
+	require.Equal(t, "x", v)
+	require.Equal(t, "sip:h.example.com;lr?subject=x", u.String())
+}

@@ -349,5 +349,13 @@ func parseURIInto(s string, u *Uri) error {
 	if err := sipgo.ParseUri(s, u); err != nil {
 		return &ParseError{What: "uri", Input: s, Err: err}
 	}
+	// sipgo keeps the '?' that starts the headers in the name of a valueless
+	// last parameter ("sip:h;lr?x" gives parameter "lr?x" and header "x").
+	// A uri-parameter cannot hold '?' (RFC 3261 §25.1), so cut it there.
+	for i := range u.UriParams {
+		if k, _, found := strings.Cut(u.UriParams[i].K, "?"); found {
+			u.UriParams[i].K = k
+		}
+	}
 	return checkSIPURI(s, u)
 }
