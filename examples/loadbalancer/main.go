@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	replyTimeout := fs.Duration("reply-timeout", 2*time.Second, "move a request to the next server when one has not answered at all in this time (INVITE: not even 100 Trying)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	releaseIdle := fs.Duration("release-idle", 10*time.Second, "when load has stopped, give freed memory back to the OS every this often until little is left; 0 = leave it to the Go runtime")
-	debugAddr := fs.String("debug", "", "address for HTTP profiling endpoints (/debug/pprof/...), for benchmarks; empty = off")
+	debugAddr := fs.String("debug", "", "address for HTTP profiling endpoints (/debug/mem, /debug/heap, /debug/cpu?seconds=N), for benchmarks; empty = off")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
