@@ -82,6 +82,10 @@ type call struct {
 	ctx      context.Context
 	done     chan struct{}
 	doneOnce sync.Once
+	// With Config.Detach: release ends the server transaction's hold
+	// once the call is over, and stopCtx unhooks the watch on ctx.
+	release func()
+	stopCtx func() bool
 }
 
 func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.Request, opts *Options, targets []Target) error {
@@ -113,6 +117,12 @@ func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.R
 	first := c.groups[0]
 	c.groups = c.groups[1:]
 	c.startGroup(first)
+	if p.cfg.Detach {
+		if d, ok := w.(transaction.Detacher); ok {
+			c.detach(ctx, d.Detach())
+			return nil
+		}
+	}
 	for {
 		select {
 		case <-c.done:
@@ -128,6 +138,46 @@ func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.R
 			<-c.done
 			return nil
 		}
+	}
+}
+
+// detach lets relay return while the call goes on (Config.Detach): what
+// its wait loop does on the end of ctx is done by a context.AfterFunc, and
+// finish releases the server transaction.
+func (c *call) detach(ctx context.Context, done func()) {
+	var once sync.Once
+	release := func() { once.Do(done) }
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(context.Cause(ctx), transaction.ErrCanceled) {
+			// Shutdown: the server answers 500 if nothing final went up.
+			c.cancelAll(false)
+			c.released()
+			return
+		}
+		// RFC 3261 §16.10: cancel every pending branch and relay what
+		// they answer (487s, or a 2xx that won the race); finish releases.
+		c.cancelAll(true)
+	})
+	c.mu.Lock()
+	c.release, c.stopCtx = release, stop
+	c.mu.Unlock()
+	select {
+	case <-c.done: // the call ended while its branches were started
+		c.released()
+	default:
+	}
+}
+
+// released ends a detached call's hold on its server transaction.
+func (c *call) released() {
+	c.mu.Lock()
+	release, stop := c.release, c.stopCtx
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if release != nil {
+		release()
 	}
 }
 
@@ -622,7 +672,7 @@ func (c *call) finish() {
 	c.mu.Lock()
 	final := c.final
 	if final && c.starting == 0 {
-		c.fwd, c.best, c.auth = nil, nil, nil
+		c.fwd, c.best, c.auth, c.groups = nil, nil, nil, nil
 		if c.pending == 0 {
 			c.req = nil
 		}
@@ -637,6 +687,7 @@ func (c *call) finish() {
 		// Two branches can finish at once (a 2xx and a failure racing on
 		// different reading goroutines): close exactly once.
 		c.doneOnce.Do(func() { close(c.done) })
+		c.released()
 	}
 }
 

@@ -73,6 +73,17 @@ type Config struct {
 	// Contact is the Contact the proxy puts in its own answers to OPTIONS;
 	// empty means its advertised address.
 	Contact string
+	// Detach makes ServeSIP and Relay return as soon as a request is
+	// forwarded when the ResponseWriter is a transaction.Detacher (a
+	// transaction.Server's is): the call goes on without a goroutine
+	// waiting for it, and the server transaction is released when the final
+	// response has gone upstream. With transaction.ServerConfig.Inline this
+	// makes the proxy event-driven, with no goroutine per request, provided
+	// nothing on the way blocks: next hops that are IP literals or flows
+	// (resolving a name waits for DNS on the reading goroutine), and hooks
+	// that return at once. Relay then returns nil once the branches are
+	// started; a Relay whose ResponseWriter is not a Detacher still waits.
+	Detach bool
 }
 
 // Options adjust one Relay.

@@ -30,6 +30,12 @@ type world struct {
 
 func newWorld(t *testing.T, cfg proxy.Config, handlers ...sip.Handler) *world {
 	t.Helper()
+	return newWorldServer(t, cfg, transaction.ServerConfig{}, handlers...)
+}
+
+// newWorldServer is newWorld with the proxy stack's server configured.
+func newWorldServer(t *testing.T, cfg proxy.Config, sc transaction.ServerConfig, handlers ...sip.Handler) *world {
+	t.Helper()
 	w := &world{n: siptest.NewNetwork(siptest.NetworkConfig{})}
 	for i, h := range handlers {
 		tap := siptest.NewMessages()
@@ -37,7 +43,7 @@ func newWorld(t *testing.T, cfg proxy.Config, handlers ...sip.Handler) *world {
 		w.uas = append(w.uas, siptest.NewStack(t, w.n, addr, siptest.StackConfig{Handler: h, Transport: transport.Config{Tap: tap}}))
 		w.taps = append(w.taps, tap)
 	}
-	w.px = siptest.NewStack(t, w.n, "192.0.2.1:5060", siptest.StackConfig{NewHandler: func(l *transaction.Layer) sip.Handler {
+	w.px = siptest.NewStack(t, w.n, "192.0.2.1:5060", siptest.StackConfig{Server: sc, NewHandler: func(l *transaction.Layer) sip.Handler {
 		w.proxy = proxy.New(l, cfg)
 		return w.proxy
 	}})

@@ -157,33 +157,44 @@ func (s *Server) ServeRequest(tx *ServerTx) {
 // end, and CANCEL has no effect on it (RFC 3261 §9.2), so the per-request
 // cancel context, and its registration with the base context, are skipped.
 func (s *Server) serve(tx *ServerTx, short bool) {
-	defer s.wg.Done()
-	defer s.inflight.Add(-1)
 	ctx, cancel := s.base, context.CancelCauseFunc(nil)
 	if !short {
 		ctx, cancel = context.WithCancelCause(s.base)
 		tx.setHook(cancel)
 	}
 	req := tx.Request()
-	w := &responseWriter{tx: tx}
+	w := &responseWriter{tx: tx, s: s, cancel: cancel}
 	defer func() {
-		if r := recover(); r != nil {
+		r := recover()
+		if r != nil {
 			s.log.Error("transaction: handler panic", "method", req.Method, "call-id", callID(req),
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
-		if !tx.FinalSent() {
-			code := sip.StatusInternalServerError
-			if tx.IsCanceled() {
-				code = sip.StatusRequestTerminated
-			}
-			_ = tx.Respond(sip.NewResponse(req, code, ""))
-		}
-		if cancel != nil {
-			cancel(nil)
-			tx.clearHook()
+		if r != nil || !w.detached {
+			w.once.Do(w.finish)
 		}
 	}()
 	s.h.ServeSIP(transport.NewContext(ctx, tx.Flow()), w, req)
+}
+
+// finish ends a handler's hold on its transaction: a 500 (or, once
+// cancelled, a 487) if no final response was sent, then the end of its
+// context and of its count in MaxInflight and Shutdown.
+func (w *responseWriter) finish() {
+	tx, s := w.tx, w.s
+	if !tx.FinalSent() {
+		code := sip.StatusInternalServerError
+		if tx.IsCanceled() {
+			code = sip.StatusRequestTerminated
+		}
+		_ = tx.Respond(sip.NewResponse(tx.Request(), code, ""))
+	}
+	if w.cancel != nil {
+		w.cancel(nil)
+		tx.clearHook()
+	}
+	s.inflight.Add(-1)
+	s.wg.Done()
 }
 
 // enter admits one more handler unless the server is shutting down or
@@ -245,8 +256,34 @@ func callID(m sip.Message) string {
 	return ""
 }
 
+// Detacher is implemented by the ResponseWriter a Server passes to
+// handlers. Detach, called by the handler before it returns, lets it return
+// while the request is still being answered, as an event-driven proxy does
+// when it has forwarded a request and waits for no one: the transaction
+// stays the handler's (its context stays live, CANCEL still ends it,
+// Shutdown still waits for it) until done is called, which must happen
+// exactly once, after the final response. done then does what the return of
+// the handler would have: a 500 if no final response was sent, and the end
+// of the context. Detached handlers run inline (ServerConfig.Inline) do not
+// hold the reading goroutine while their request is forwarded.
+type Detacher interface {
+	Detach() (done func())
+}
+
 // responseWriter is the ResponseWriter of a server transaction.
-type responseWriter struct{ tx *ServerTx }
+type responseWriter struct {
+	tx       *ServerTx
+	s        *Server
+	cancel   context.CancelCauseFunc
+	detached bool // set and read on the handler's goroutine only
+	once     sync.Once
+}
+
+// Detach implements Detacher.
+func (w *responseWriter) Detach() func() {
+	w.detached = true
+	return func() { w.once.Do(w.finish) }
+}
 
 func (w *responseWriter) WriteResponse(res *sip.Response) error { return w.tx.RespondUAS(res) }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/siphon-go/siphon/proxy"
@@ -69,7 +70,11 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	}
 	s := &server{log: log, tp: tp, lns: lns, done: make(chan struct{})}
 	s.layer = transaction.New(tp, transaction.Config{Logger: log})
-	s.proxy = proxy.New(s.layer, proxy.Config{Logger: log, RecordRoute: true})
+	// Event-driven when no next hop needs DNS: requests are handled on the
+	// goroutine that read them and the proxy returns once it has
+	// forwarded, so no goroutine is started or parked per call.
+	inline := literalDsts(o.Dsts)
+	s.proxy = proxy.New(s.layer, proxy.Config{Logger: log, RecordRoute: true, Detach: true})
 	s.aff = newAffinity(100000, 12*time.Hour)
 	s.opts = proxy.Options{Sequential: true, ReplyTimeout: o.ReplyTimeout}
 	s.disp = dispatcher.New(dispatcher.Config{
@@ -84,6 +89,7 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	s.srv = transaction.NewServer(s.layer, responses{sip.HandlerFunc(s.route), s.proxy}, transaction.ServerConfig{
 		Logger:    log,
 		InlineACK: true,
+		Inline:    func(*sip.Request) bool { return inline },
 	})
 	if err := s.srv.Start(); err != nil {
 		_ = tp.Close()
@@ -172,6 +178,18 @@ func (s *server) forgetOnBye(req *sip.Request, cid string) func(*proxy.Branch, *
 		}
 		return nil
 	}
+}
+
+// literalDsts reports whether every destination's host is an IP address,
+// so that forwarding to it never waits for DNS.
+func literalDsts(ds []dispatcher.Destination) bool {
+	for _, d := range ds {
+		h := strings.TrimSuffix(strings.TrimPrefix(d.URI.Host, "["), "]")
+		if _, err := netip.ParseAddr(h); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func callID(req *sip.Request) string {
