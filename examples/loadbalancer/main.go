@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 	dsts := fs.String("dst", "", "the servers: HOST:PORT[;transport=tcp][;weight=N][;priority=N],... (required)")
 	algo := fs.String("algo", "round-robin", "round-robin, weighted or hash (by Call-ID)")
 	probe := fs.Duration("probe", 0, "OPTIONS health-probe interval; 0 = off")
+	spread := fs.Bool("spread", false, "give each new INVITE a goroutine of its own, so forwarding calls spreads over the cores (more CPU per call, a higher ceiling); default: every request on the goroutine that read it")
 	replyTimeout := fs.Duration("reply-timeout", 2*time.Second, "move a request to the next server when one has not answered at all in this time (INVITE: not even 100 Trying)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	releaseIdle := fs.Duration("release-idle", 10*time.Second, "when load has stopped, give freed memory back to the OS every this often until little is left; 0 = leave it to the Go runtime")
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- neti
 		return errors.New("-probe and -reply-timeout must not be negative")
 	}
 	s, err := newServer(ctx, options{
-		Addr: *addr, Advertise: *advertise, Dsts: ds, Algo: a, Probe: *probe, ReplyTimeout: *replyTimeout, Logger: log,
+		Addr: *addr, Advertise: *advertise, Dsts: ds, Algo: a, Probe: *probe, ReplyTimeout: *replyTimeout, Spread: *spread, Logger: log,
 	})
 	if err != nil {
 		return err

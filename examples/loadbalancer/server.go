@@ -30,7 +30,11 @@ type options struct {
 	// has not answered at all in time (for INVITE, not even 100 Trying): a
 	// dead server over UDP costs seconds, not Timer B's 32. 0 = 64*T1.
 	ReplyTimeout time.Duration
-	Logger       *slog.Logger
+	// Spread gives each new INVITE a goroutine of its own instead of
+	// handling it on the goroutine that read it: more CPU per call, but
+	// forwarding spreads over the cores past what one reader can do.
+	Spread bool
+	Logger *slog.Logger
 }
 
 // server is a SIP load balancer: a record-routing stateful proxy that sends
@@ -72,8 +76,12 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	s.layer = transaction.New(tp, transaction.Config{Logger: log})
 	// Event-driven when no next hop needs DNS: requests are handled on the
 	// goroutine that read them and the proxy returns once it has
-	// forwarded, so no goroutine is started or parked per call.
+	// forwarded, so no goroutine is started or parked per call. With
+	// Spread, new INVITEs get a short-lived goroutine each; in-dialog
+	// requests stay on the reader, in order (a BYE right behind its ACK
+	// stays behind it).
 	inline := literalDsts(o.Dsts)
+	spread := o.Spread
 	s.proxy = proxy.New(s.layer, proxy.Config{Logger: log, RecordRoute: true, Detach: true})
 	s.aff = newAffinity(100000, 12*time.Hour)
 	s.opts = proxy.Options{Sequential: true, ReplyTimeout: o.ReplyTimeout}
@@ -89,7 +97,9 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	s.srv = transaction.NewServer(s.layer, responses{sip.HandlerFunc(s.route), s.proxy}, transaction.ServerConfig{
 		Logger:    log,
 		InlineACK: true,
-		Inline:    func(*sip.Request) bool { return inline },
+		Inline: func(req *sip.Request) bool {
+			return inline && !(spread && req.Method == sip.INVITE)
+		},
 	})
 	if err := s.srv.Start(); err != nil {
 		_ = tp.Close()

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -134,15 +135,17 @@ func TestSIPpCallsThroughLoadBalancer(t *testing.T) {
 	case testpeer.Race:
 		calls, rate = 2000, 200
 	}
-	for _, mode := range []string{"u1", "t1"} {
-		t.Run(mode, func(t *testing.T) {
+	// u1-spread: new INVITEs on goroutines of their own (-spread).
+	for _, name := range []string{"u1", "t1", "u1-spread"} {
+		mode, spread := strings.TrimSuffix(name, "-spread"), strings.HasSuffix(name, "-spread")
+		t.Run(name, func(t *testing.T) {
 			a, b := startSIPp(t, mode, "-sn", "uas"), startSIPp(t, mode, "-sn", "uas")
-			s := startLB(t, dstList(mode, a, b), nil)
+			s := startLB(t, dstList(mode, a, b), func(o *options) { o.Spread = spread })
 			res := uac(t, s, mode, calls, rate, "-sn", "uac")
 			require.Equal(t, calls, res.Successful, res.Output)
 			require.Zero(t, res.Failed)
 			ca, cb := a.stop(t), b.stop(t)
-			t.Logf("%s: uac %d ok, %d failed, %d retransmissions; uas A %d, uas B %d", mode,
+			t.Logf("%s: uac %d ok, %d failed, %d retransmissions; uas A %d, uas B %d", name,
 				res.Successful, res.Failed, res.Retransmissions, ca["SuccessfulCall(C)"], cb["SuccessfulCall(C)"])
 			require.InDelta(t, calls/2, ca["SuccessfulCall(C)"], float64(calls)/20, "round robin")
 			require.InDelta(t, calls/2, cb["SuccessfulCall(C)"], float64(calls)/20, "round robin")
