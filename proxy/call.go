@@ -144,9 +144,7 @@ func (p *Proxy) relay(ctx context.Context, w sip.ResponseWriter, req, fwd *sip.R
 // detach lets relay return while the call goes on (Config.Detach): what
 // its wait loop does on the end of ctx is done by a context.AfterFunc, and
 // finish releases the server transaction.
-func (c *call) detach(ctx context.Context, done func()) {
-	var once sync.Once
-	release := func() { once.Do(done) }
+func (c *call) detach(ctx context.Context, release func()) {
 	stop := context.AfterFunc(ctx, func() {
 		if !errors.Is(context.Cause(ctx), transaction.ErrCanceled) {
 			// Shutdown: the server answers 500 if nothing final went up.
@@ -687,6 +685,8 @@ func (c *call) finish() {
 		// Two branches can finish at once (a 2xx and a failure racing on
 		// different reading goroutines): close exactly once.
 		c.doneOnce.Do(func() { close(c.done) })
+		// Read after done is closed: detach publishes the release, then
+		// looks at done, so one of the two sees the other.
 		c.released()
 	}
 }

@@ -30,7 +30,10 @@ func detachedProxy(t *testing.T, w *world, addr string, h func(p *proxy.Proxy) s
 		next := h(p)
 		return sip.HandlerFunc(func(ctx context.Context, rw sip.ResponseWriter, req *sip.Request) {
 			next.ServeSIP(ctx, rw, req)
-			returned <- struct{}{}
+			select {
+			case returned <- struct{}{}:
+			default: // nobody is counting; never hold the reader
+			}
 		})
 	}})
 	return px, returned
@@ -149,7 +152,11 @@ func TestDetachedCallsEndWithTheRightFinal(t *testing.T) {
 			res, err := w.uac.Do(context.Background(), siptest.NewRequest(sip.INVITE, "sip:bob@example.com"), px.Target(transport.UDP))
 			require.NoError(t, err)
 			require.Equal(t, tc.want, res.StatusCode)
+			if name == "reject at 183" {
+				// Before this subtest's proxy shuts down: the CANCEL
+				// leaves after the 503 has gone upstream.
+				require.Eventually(t, uasCancelled.Load, 2*time.Second, 5*time.Millisecond, "the rejected branch was cancelled")
+			}
 		})
 	}
-	require.Eventually(t, uasCancelled.Load, 2*time.Second, 5*time.Millisecond, "the rejected branch was cancelled")
 }

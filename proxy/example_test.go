@@ -6,6 +6,7 @@ import (
 
 	"github.com/siphon-go/siphon/proxy"
 	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/siptest"
 	"github.com/siphon-go/siphon/transaction"
 	"github.com/siphon-go/siphon/transport"
 )
@@ -46,17 +47,8 @@ func ExampleProxy() {
 	})
 	defer px.Shutdown(ctx)
 
-	to, _ := sip.ParseURI("sip:bob@" + uasAt.Addr.String())
-	from, _ := sip.ParseURI("sip:alice@example.com")
-	req := sip.NewRequest(sip.MESSAGE, to)
-	req.AppendHeader(&sip.FromHeader{Address: from, Params: sip.HeaderParams{{K: "tag", V: "a1"}}})
-	req.AppendHeader(&sip.ToHeader{Address: to})
-	cid := sip.CallIDHeader("example-proxy-1")
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.MESSAGE})
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.SetBody(nil)
+	// A request addressed to the UAS (siptest fills in the mandatory headers).
+	req := siptest.NewRequest(sip.MESSAGE, "sip:bob@"+uasAt.Addr.String())
 
 	// The client: the UAS's layer, sending to the proxy.
 	res, err := uas.Layer().Do(ctx, req, pxAt)

@@ -261,10 +261,10 @@ func callID(m sip.Message) string {
 // while the request is still being answered, as an event-driven proxy does
 // when it has forwarded a request and waits for no one: the transaction
 // stays the handler's (its context stays live, CANCEL still ends it,
-// Shutdown still waits for it) until done is called, which must happen
-// exactly once, after the final response. done then does what the return of
-// the handler would have: a 500 if no final response was sent, and the end
-// of the context. Detached handlers run inline (ServerConfig.Inline) do not
+// Shutdown still waits for it) until done is called, after the final
+// response; calls after the first do nothing. done then does what the
+// return of the handler would have: a 500 if no final response was sent,
+// and the end of the context. Detached handlers run inline (ServerConfig.Inline) do not
 // hold the reading goroutine while their request is forwarded.
 type Detacher interface {
 	Detach() (done func())

@@ -81,7 +81,6 @@ func newServer(ctx context.Context, o options) (*server, error) {
 	// requests stay on the reader, in order (a BYE right behind its ACK
 	// stays behind it).
 	inline := literalDsts(o.Dsts)
-	spread := o.Spread
 	s.proxy = proxy.New(s.layer, proxy.Config{Logger: log, RecordRoute: true, Detach: true})
 	s.aff = newAffinity(100000, 12*time.Hour)
 	s.opts = proxy.Options{Sequential: true, ReplyTimeout: o.ReplyTimeout}
@@ -98,7 +97,7 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		Logger:    log,
 		InlineACK: true,
 		Inline: func(req *sip.Request) bool {
-			return inline && !(spread && req.Method == sip.INVITE)
+			return inline && !(o.Spread && req.Method == sip.INVITE)
 		},
 	})
 	if err := s.srv.Start(); err != nil {
