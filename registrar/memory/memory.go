@@ -5,7 +5,8 @@
 // Bindings are packed (each binding's strings share one allocation, flows are
 // stored as raw addresses), sharded by AoR behind 64 locks, indexed by
 // contact URI and kept in a heap by expiry, so Expire costs O(log n) per
-// binding and memory stays near half a kilobyte per binding.
+// binding, a refresh that extends a lifetime costs no heap work, and memory
+// stays near half a kilobyte per binding.
 //
 //	reg, err := registrar.New(memory.New(memory.Config{}), registrar.Config{})
 package memory
@@ -52,14 +53,18 @@ var _ registrar.Backend = (*Backend)(nil)
 type shard struct {
 	mu   sync.Mutex
 	aors map[string]*entry
-	heap []*entry // min-heap on minExp
+	heap []*entry // min-heap on due
 }
 
 type entry struct {
 	aor    string
-	recs   []rec
-	minExp int64
-	idx    int // position in the shard's heap
+	recs []rec
+	// due is when Expire next looks at the entry: never after its earliest
+	// binding expiry, maybe before. A refresh pushes an expiry later and
+	// leaves due alone (no heap work per REGISTER); Expire then finds the
+	// entry early, sees nothing expired and sifts it down to its new due.
+	due int64
+	idx int // position in the shard's heap
 }
 
 type uriShard struct {
@@ -152,13 +157,15 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	case len(recs) == 0:
 	case e == nil:
 		e = &entry{aor: strings.Clone(aor), recs: recs}
-		e.minExp = minExp(recs)
+		e.due = minExp(recs)
 		s.aors[e.aor] = e
 		s.heapPush(e)
 	default:
 		e.recs = recs
-		e.minExp = minExp(recs)
-		s.heapFix(e.idx)
+		if m := minExp(recs); m < e.due {
+			e.due = m
+			s.heapUp(e.idx)
+		}
 	}
 	return nil
 }
@@ -278,8 +285,14 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 		}
 		s := &b.shards[(int(start)+i)%shardCount]
 		s.mu.Lock()
-		for len(s.heap) > 0 && s.heap[0].minExp <= t && len(out) < limit {
+		for len(s.heap) > 0 && s.heap[0].due <= t && len(out) < limit {
 			e := s.heap[0]
+			if m := minExp(e.recs); m > t {
+				// Refreshed since it was due: look again at its new due.
+				e.due = m
+				s.heapDown(0)
+				continue
+			}
 			cur := decodeAll(e)
 			keep := make([]rec, 0, len(e.recs))
 			var kept []registrar.Binding
@@ -298,7 +311,7 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 				delete(s.aors, e.aor)
 			} else {
 				e.recs = keep
-				e.minExp = minExp(keep)
+				e.due = minExp(keep)
 				s.heapFix(e.idx)
 			}
 		}
@@ -330,9 +343,9 @@ func (b *Backend) Range(ctx context.Context, fn func(string, []registrar.Binding
 	return nil
 }
 
-// The heap of a shard, by minExp, with each entry knowing its index.
+// The heap of a shard, by due, with each entry knowing its index.
 
-func (s *shard) heapLess(i, j int) bool { return s.heap[i].minExp < s.heap[j].minExp }
+func (s *shard) heapLess(i, j int) bool { return s.heap[i].due < s.heap[j].due }
 
 func (s *shard) heapSwap(i, j int) {
 	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/siphon-go/siphon/auth"
+	"github.com/siphon-go/siphon/proxy/nat"
+	"github.com/siphon-go/siphon/registrar/memory"
+)
+
+// BenchmarkRegisterDatagram measures the registrar as bench/register.sh
+// loads it, in one process: REGISTER refreshes of a table of 100,000
+// bindings arrive over loopback UDP (a fresh Call-ID and branch each, like
+// SIPp's), up to 32 in flight, and each is answered 200. The server is
+// built as main builds it for -auth=false -guard=false with the memory
+// backend (REGISTER handled inline, NAT traversal on). Allocations count the
+// whole process; the client's are none.
+func BenchmarkRegisterDatagram(b *testing.B) {
+	const users, window = 100_000, 32
+	s, err := newServer(context.Background(), options{
+		Addr:           "127.0.0.1:0",
+		Users:          auth.NewStatic(nil),
+		Backend:        memory.New(memory.Config{}),
+		InlineRegister: true,
+		NoAuth:         true,
+		RecordRoute:    true,
+		Secret:         []byte("a shared secret for the bench nonces"),
+		NAT:            &nat.Config{},
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadBuffer(4 << 20)
+	local := conn.LocalAddr().String()
+	server := s.Addr().String()
+
+	answered := make(chan int, 1)
+	go func() { // counts the 200s; anything else stops the benchmark
+		buf := make([]byte, 65536)
+		n := 0
+		for {
+			m, err := conn.Read(buf)
+			if err != nil {
+				answered <- -1
+				return
+			}
+			if m < 12 || string(buf[7:11]) != " 200" {
+				answered <- -2
+				return
+			}
+			n++
+			select {
+			case answered <- n:
+			default:
+			}
+		}
+	}()
+	tmpl := newRegisterTemplate(server, local, users)
+	seq := 0
+	msg := make([]byte, 0, 1024)
+	send := func() {
+		user := seq % users
+		seq++
+		msg = tmpl.append(msg[:0], server, user, seq)
+		if _, err := conn.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// run sends n REGISTERs, keeping at most window unanswered, and waits
+	// for the last answer.
+	done := 0
+	lost := time.NewTimer(time.Hour)
+	defer lost.Stop()
+	run := func(n int) {
+		target := done + n
+		sent := done
+		for done < target {
+			for sent < target && sent-done < window {
+				send()
+				sent++
+			}
+			lost.Reset(2 * time.Second)
+			select {
+			case c := <-answered:
+				if c < 0 {
+					b.Fatalf("reader stopped (%d)", c)
+				}
+				done = c
+			case <-lost.C:
+				// A datagram lost on loopback: resend the window.
+				sent = done
+			}
+		}
+	}
+	run(users) // fill
+	time.Sleep(100 * time.Millisecond)
+	b.ReportAllocs()
+	b.ResetTimer()
+	run(b.N)
+}
+
+// registerTemplate builds REGISTERs of user u as SIPp's bench scenario
+// sends them, without allocating.
+type registerTemplate struct {
+	head, from, to, callID, contact, tail string
+	users                                 []string
+}
+
+func newRegisterTemplate(server, local string, users int) *registerTemplate {
+	t := &registerTemplate{
+		head:    "REGISTER sip:" + server + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-bench-",
+		from:    "\r\nFrom: <sip:",
+		to:      "@" + server + ">;tag=",
+		callID:  "\r\nCall-ID: ",
+		contact: "-bench@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:",
+		tail:    "@" + local + ">\r\nMax-Forwards: 70\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
+		users:   make([]string, users),
+	}
+	for i := range t.users {
+		t.users[i] = fmt.Sprintf("u%07d", i)
+	}
+	return t
+}
+
+func (t *registerTemplate) append(b []byte, server string, u, seq int) []byte {
+	user := t.users[u]
+	b = append(b, t.head...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, t.from...)
+	b = append(b, user...)
+	b = append(b, t.to...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, "\r\nTo: <sip:"...)
+	b = append(b, user...)
+	b = append(b, '@')
+	b = append(b, server...)
+	b = append(b, '>')
+	b = append(b, t.callID...)
+	b = strconv.AppendInt(b, int64(seq), 10)
+	b = append(b, t.contact...)
+	b = append(b, user...)
+	b = append(b, t.tail...)
+	return b
+}
