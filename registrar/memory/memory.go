@@ -57,7 +57,7 @@ type shard struct {
 }
 
 type entry struct {
-	aor    string
+	aor  string
 	recs []rec
 	// due is when Expire next looks at the entry: never after its earliest
 	// binding expiry, maybe before. A refresh pushes an expiry later and
