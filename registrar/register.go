@@ -534,9 +534,11 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 			continue
 		}
 		b.Reset()
+		b.Grow(len(bd.Contact) + len(";expires=4294967295"))
 		b.WriteString(bd.Contact)
 		b.WriteString(";expires=")
-		b.WriteString(strconv.FormatInt(int64(remaining(bd.Expires, now)/time.Second), 10))
+		var num [20]byte
+		b.Write(strconv.AppendInt(num[:0], int64(remaining(bd.Expires, now)/time.Second), 10))
 		if reg.gruu && bd.Instance != "" {
 			// RFC 5627 §5.2: pub-gruu and a fresh temp-gruu.
 			b.WriteString(`;pub-gruu="`)
@@ -547,7 +549,7 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 		}
 		res.AppendHeader(sip.NewHeader("Contact", b.String()))
 	}
-	res.AppendHeader(sip.NewHeader("Date", r.date(now)))
+	res.AppendHeader(r.date(now))
 	if reg.echoPath {
 		res.AppendHeader(sip.NewHeader("Path", strings.Join(reg.paths, ", ")))
 	}
@@ -559,7 +561,7 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 	if reg.outbound {
 		res.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
-	res.AppendHeader(sip.NewHeader("Supported", r.supportedTags))
+	res.AppendHeader(r.supported)
 	return res
 }
 
@@ -576,23 +578,24 @@ func remaining(exp, now time.Time) time.Duration {
 	return (d + time.Second - 1) / time.Second * time.Second
 }
 
-// date returns the Date header value for now, formatting it once a second.
-func (r *Registrar) date(now time.Time) string {
+// date returns the Date header for now, made once a second and shared by
+// the responses of that second (headers are never modified once built).
+func (r *Registrar) date(now time.Time) sip.Header {
 	sec := now.Unix()
 	if d := r.dateCache.Load(); d != nil && d.sec == sec {
-		return d.text
+		return d.h
 	}
-	d := &cachedDate{sec: sec, text: now.UTC().Format(httpDate)}
+	d := &cachedDate{sec: sec, h: sip.NewHeader("Date", now.UTC().Format(httpDate))}
 	r.dateCache.Store(d)
-	return d.text
+	return d.h
 }
 
 type cachedDate struct {
-	sec  int64
-	text string
+	sec int64
+	h   sip.Header
 }
 
-func (r *Registrar) supported() string {
+func (r *Registrar) supportedTags() string {
 	s := "path"
 	if !r.cfg.NoOutbound {
 		s += ", outbound"

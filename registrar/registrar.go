@@ -185,7 +185,7 @@ type Registrar struct {
 
 	flows *flowIndex // nil without Liveness
 
-	supportedTags string
+	supported     sip.Header // shared by every 200 OK: headers are immutable
 	dateCache     atomic.Pointer[cachedDate]
 
 	sweepMu sync.Mutex
@@ -247,7 +247,7 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 		r.node = cfg.Node + "#" + r.node
 	}
 	r.gruu = newGRUUCodec(cfg.Secret)
-	r.supportedTags = r.supported()
+	r.supported = sip.NewHeader("Supported", r.supportedTags())
 	if cfg.Liveness {
 		r.flows = newFlowIndex(cfg.MaxFlows)
 		r.flowWG.Add(1)

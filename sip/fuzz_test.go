@@ -69,6 +69,11 @@ func FuzzNameAddr(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		list, err := ParseNameAddrList(s)
+		msg := NewRequest(OPTIONS, Uri{Scheme: "sip", Host: "example.com"})
+		msg.AppendHeader(NewHeader("Contact", s))
+		if valid := validNameAddrs(msg, "Contact"); valid != (err == nil) {
+			t.Fatalf("%q: Sanity's check says valid=%v, ParseNameAddrList err=%v", s, valid, err)
+		}
 		if err != nil {
 			return
 		}

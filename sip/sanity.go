@@ -235,10 +235,25 @@ func checkURIs(req *Request) error {
 	} else if u.Raw() == "" {
 		return bad("Malformed Request-URI")
 	}
-	if _, err := Contacts(req); err != nil {
+	if !validNameAddrs(req, "Contact") {
 		return bad("Malformed Contact")
 	}
 	return nil
+}
+
+// validNameAddrs reports whether every name header of msg is a list of
+// name-addr values, as NameAddrs would parse them, without keeping them.
+func validNameAddrs(msg Message, name string) bool {
+	check := func(part string) error {
+		var na NameAddr
+		return parseNameAddr(part, &na)
+	}
+	for h := range Fields(msg, name) {
+		if splitList(h.Value(), check) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func countParam(params HeaderParams, name string) int {
