@@ -185,8 +185,8 @@ type Registrar struct {
 
 	flows *flowIndex // nil without Liveness
 
-	supported     sip.Header // shared by every 200 OK: headers are immutable
-	dateCache     atomic.Pointer[cachedDate]
+	supported sip.Header // shared by every 200 OK: headers are immutable
+	dateCache atomic.Pointer[cachedDate]
 
 	sweepMu sync.Mutex
 	closed  bool
