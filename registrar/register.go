@@ -427,7 +427,16 @@ func nameAddrHead(raw string) string {
 // must be repeatable.
 func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Binding, []Event, error) {
 	evs := eventLog{on: r.nsubs.Load() > 0}
-	next := make([]Binding, 0, len(cur)+len(reg.contacts))
+	// Room for the stored bindings and the contacts that add one: a
+	// refresh, the usual REGISTER, then needs no more than cur (a Binding
+	// is a few hundred bytes).
+	added := 0
+	for _, c := range reg.contacts {
+		if c.expires > 0 && !slices.ContainsFunc(cur, func(b Binding) bool { return b.Key == c.key }) {
+			added++
+		}
+	}
+	next := make([]Binding, 0, len(cur)+added)
 	for i := range cur {
 		if cur[i].Live(now) {
 			next = append(next, cur[i])

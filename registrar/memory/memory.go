@@ -130,7 +130,12 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	if err != nil {
 		return err
 	}
-	recs := make([]rec, len(next))
+	var recs []rec
+	if e != nil && len(next) == 1 && len(e.recs) == 1 {
+		recs = e.recs // one binding replacing one (a refresh): in place
+	} else {
+		recs = make([]rec, len(next))
+	}
 	for i := range next {
 		if j := same(cur, &next[i]); j >= 0 {
 			recs[i] = e.recs[j] // unchanged: keep the packed form
