@@ -344,6 +344,19 @@ func testByURI(t *testing.T, open Opener) {
 	if got, _ := open(t).ByURI(context.Background(), shared); len(got) != 1 || got[0].AoR != "sip:b@example.com" {
 		t.Fatalf("after removal ByURI = %+v", got)
 	}
+	// More AoRs on the URI, and one removed that was not the first.
+	set(t, b, "sip:c@example.com", minimal("sip:c@example.com", shared, base.Add(time.Hour)))
+	set(t, b, "sip:d@example.com", minimal("sip:d@example.com", shared, base.Add(time.Hour)))
+	set(t, b, "sip:c@example.com", minimal("sip:c@example.com", "sip:y@192.0.2.1", base.Add(time.Hour)))
+	got, _ = open(t).ByURI(context.Background(), shared)
+	aors = aors[:0]
+	for _, g := range got {
+		aors = append(aors, g.AoR)
+	}
+	sort.Strings(aors)
+	if !slices.Equal(aors, []string{"sip:b@example.com", "sip:d@example.com"}) {
+		t.Fatalf("after removing a later AoR, ByURI AoRs %q", aors)
+	}
 }
 
 func testRange(t *testing.T, open Opener) {

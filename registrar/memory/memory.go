@@ -69,7 +69,11 @@ type entry struct {
 
 type uriShard struct {
 	mu sync.Mutex
-	m  map[uint64][]string // hash of URIKey → AoRs with a binding of that URI
+	// The AoRs with a binding of a contact URI, by hash of its URIKey:
+	// the first in one, any others (rare: a URI in several AoRs, or a
+	// hash collision) in more.
+	one  map[uint64]string
+	more map[uint64][]string
 }
 
 // New returns an empty Backend.
@@ -80,7 +84,8 @@ func New(cfg Config) *Backend {
 	b := &Backend{max: int64(cfg.MaxBindings), seed: maphash.MakeSeed()}
 	for i := range b.shards {
 		b.shards[i].aors = make(map[string]*entry)
-		b.uris[i].m = make(map[uint64][]string)
+		b.uris[i].one = make(map[uint64]string)
+		b.uris[i].more = make(map[uint64][]string)
 	}
 	return b
 }
@@ -154,6 +159,11 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	} else if delta <= 0 {
 		b.count.Add(delta)
 	}
+	if e != nil {
+		aor = e.aor // the index shares the entry's copy
+	} else if len(recs) > 0 {
+		aor = strings.Clone(aor) // not the caller's: it may be a whole request
+	}
 	b.reindex(aor, cur, next)
 	switch {
 	case len(recs) == 0 && e != nil:
@@ -161,7 +171,7 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 		delete(s.aors, aor)
 	case len(recs) == 0:
 	case e == nil:
-		e = &entry{aor: strings.Clone(aor), recs: recs}
+		e = &entry{aor: aor, recs: recs}
 		e.due = minExp(recs)
 		s.aors[e.aor] = e
 		s.heapPush(e)
@@ -239,7 +249,12 @@ func (b *Backend) uriShardOf(key string) (*uriShard, uint64) {
 func (b *Backend) index(key, aor string) {
 	u, h := b.uriShardOf(key)
 	u.mu.Lock()
-	u.m[h] = append(u.m[h], strings.Clone(aor))
+	// aor is the entry's copy of the AoR, shared.
+	if _, ok := u.one[h]; !ok {
+		u.one[h] = aor
+	} else {
+		u.more[h] = append(u.more[h], aor)
+	}
 	u.mu.Unlock()
 }
 
@@ -247,17 +262,25 @@ func (b *Backend) unindex(key, aor string) {
 	u, h := b.uriShardOf(key)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	list := u.m[h]
-	for i, a := range list {
-		if a == aor {
-			list = append(list[:i], list[i+1:]...)
-			break
+	list := u.more[h]
+	if u.one[h] == aor {
+		if len(list) == 0 {
+			delete(u.one, h)
+			return
+		}
+		u.one[h], list = list[0], list[1:]
+	} else {
+		for i, a := range list {
+			if a == aor {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
 		}
 	}
 	if len(list) == 0 {
-		delete(u.m, h)
+		delete(u.more, h)
 	} else {
-		u.m[h] = list
+		u.more[h] = list
 	}
 }
 
@@ -265,7 +288,10 @@ func (b *Backend) unindex(key, aor string) {
 func (b *Backend) ByURI(ctx context.Context, uriKey string) ([]registrar.Binding, error) {
 	u, h := b.uriShardOf(uriKey)
 	u.mu.Lock()
-	aors := append([]string(nil), u.m[h]...)
+	var aors []string
+	if a, ok := u.one[h]; ok {
+		aors = append(append(aors, a), u.more[h]...)
+	}
 	u.mu.Unlock()
 	var out []registrar.Binding
 	for _, aor := range aors {
