@@ -31,10 +31,18 @@ func (r *Registrar) Bindings(ctx context.Context, aor string) ([]Binding, error)
 func (r *Registrar) Range(ctx context.Context, fn func(aor string, bindings []Binding) bool) error {
 	now := r.clock.Now()
 	err := r.backend.Range(ctx, func(aor string, bs []Binding) bool {
-		live := bs[:0:0]
-		for _, b := range bs {
-			if b.Live(now) {
-				live = append(live, b)
+		live := bs
+		for i := range bs {
+			if !bs[i].Live(now) {
+				// Copied only when one has lapsed: fn gets the bindings
+				// the Backend gave, or a slice of its own.
+				live = make([]Binding, 0, len(bs)-1)
+				for _, b := range bs {
+					if b.Live(now) {
+						live = append(live, b)
+					}
+				}
+				break
 			}
 		}
 		if len(live) == 0 {

@@ -116,6 +116,31 @@ func BenchmarkLookup(b *testing.B) {
 	}
 }
 
+// BenchmarkRange measures one pass over 10,000 AoRs (what a NAT pinger or
+// an admin listing makes): ns/op is per AoR.
+func BenchmarkRange(b *testing.B) {
+	const n = 10000
+	ctx := transport.NewContext(context.Background(), udpFlow)
+	reg, _ := registrar.New(memory.New(memory.Config{}), registrar.Config{})
+	defer reg.Close()
+	w := &discard{}
+	for i := range n {
+		user := fmt.Sprintf("user%06d", i)
+		reg.ServeSIP(ctx, w, newReg(user, fmt.Sprintf("%08x@192.0.2.10", i), 1,
+			fmt.Sprintf("Contact: <sip:%s@192.0.2.10:5060>", user), "Expires: 3600"))
+	}
+	b.ReportAllocs()
+	seen := 0
+	for b.Loop() {
+		seen = 0
+		_ = reg.Range(context.Background(), func(string, []registrar.Binding) bool { seen++; return true })
+	}
+	if seen != n {
+		b.Fatalf("ranged over %d AoRs", seen)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/AoR")
+}
+
 // heapPerBinding registers n AoRs with one binding each through ServeSIP and
 // returns the live heap they added, per binding.
 func heapPerBinding(tb testing.TB, n int) float64 {

@@ -353,20 +353,25 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 
 // Range implements registrar.Backend.
 func (b *Backend) Range(ctx context.Context, fn func(string, []registrar.Binding) bool) error {
+	type item struct {
+		aor string
+		bs  []registrar.Binding
+	}
 	for i := range b.shards {
+		// A shard's bindings are decoded under its lock, and fn is called
+		// without it (fn may use the Backend): one shard at a time is held.
 		s := &b.shards[i]
 		s.mu.Lock()
-		aors := make([]string, 0, len(s.aors))
-		for aor := range s.aors {
-			aors = append(aors, aor)
+		items := make([]item, 0, len(s.aors))
+		for aor, e := range s.aors {
+			items = append(items, item{aor, decodeAll(e)})
 		}
 		s.mu.Unlock()
-		for _, aor := range aors {
+		for _, it := range items {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			bs, _ := b.Load(ctx, aor)
-			if len(bs) > 0 && !fn(aor, bs) {
+			if len(it.bs) > 0 && !fn(it.aor, it.bs) {
 				return nil
 			}
 		}
