@@ -89,6 +89,7 @@ type register struct {
 	flow      transport.Flow
 	hasFlow   bool
 	userAgent string
+	one       [1]reqContact // contacts' first backing array: most REGISTERs have one
 }
 
 // Register processes a REGISTER as RFC 3261 §10.3 describes and returns the
@@ -213,6 +214,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		reg.query = true
 		return reg, nil
 	}
+	reg.contacts = reg.one[:0]
 	tooBrief := false
 	regIDs := 0
 	for _, raw := range raws {
