@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,24 +53,29 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 	local := conn.LocalAddr().String()
 	server := s.Addr().String()
 
-	answered := make(chan int, 1)
-	go func() { // counts the 200s; anything else stops the benchmark
+	// The reader counts the 200s in answered (negative once anything else
+	// came or the socket closed) and pokes wake without ever blocking, so
+	// it ends when the connection is closed.
+	var answered atomic.Int64
+	wake := make(chan struct{}, 1)
+	go func() {
 		buf := make([]byte, 65536)
-		n := 0
 		for {
 			m, err := conn.Read(buf)
-			if err != nil {
-				answered <- -1
-				return
-			}
-			if m < 12 || string(buf[7:11]) != " 200" {
-				answered <- -2
-				return
-			}
-			n++
-			select {
-			case answered <- n:
+			switch {
+			case err != nil:
+				answered.Store(-1)
+			case m < 12 || string(buf[7:11]) != " 200":
+				answered.Store(-2)
 			default:
+				answered.Add(1)
+			}
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+			if answered.Load() < 0 {
+				return
 			}
 		}
 	}()
@@ -99,7 +105,8 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 			}
 			lost.Reset(2 * time.Second)
 			select {
-			case c := <-answered:
+			case <-wake:
+				c := int(answered.Load())
 				if c < 0 {
 					b.Fatalf("reader stopped (%d)", c)
 				}
