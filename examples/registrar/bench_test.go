@@ -85,7 +85,7 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 	send := func() {
 		user := seq % users
 		seq++
-		msg = tmpl.append(msg[:0], server, user, seq)
+		msg = tmpl.append(msg[:0], user, seq)
 		if _, err := conn.Write(msg); err != nil {
 			b.Fatal(err)
 		}
@@ -127,8 +127,8 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 // registerTemplate builds REGISTERs of user u as SIPp's bench scenario
 // sends them, without allocating.
 type registerTemplate struct {
-	head, from, to, callID, contact, tail string
-	users                                 []string
+	head, from, to, toTail, callID, contact, tail string
+	users                                         []string
 }
 
 func newRegisterTemplate(server, local string, users int) *registerTemplate {
@@ -136,6 +136,7 @@ func newRegisterTemplate(server, local string, users int) *registerTemplate {
 		head:    "REGISTER sip:" + server + " SIP/2.0\r\nVia: SIP/2.0/UDP " + local + ";branch=z9hG4bK-bench-",
 		from:    "\r\nFrom: <sip:",
 		to:      "@" + server + ">;tag=",
+		toTail:  "@" + server + ">",
 		callID:  "\r\nCall-ID: ",
 		contact: "-bench@127.0.0.1\r\nCSeq: 1 REGISTER\r\nContact: <sip:",
 		tail:    "@" + local + ">\r\nMax-Forwards: 70\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n",
@@ -147,7 +148,7 @@ func newRegisterTemplate(server, local string, users int) *registerTemplate {
 	return t
 }
 
-func (t *registerTemplate) append(b []byte, server string, u, seq int) []byte {
+func (t *registerTemplate) append(b []byte, u, seq int) []byte {
 	user := t.users[u]
 	b = append(b, t.head...)
 	b = strconv.AppendInt(b, int64(seq), 10)
@@ -157,9 +158,7 @@ func (t *registerTemplate) append(b []byte, server string, u, seq int) []byte {
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, "\r\nTo: <sip:"...)
 	b = append(b, user...)
-	b = append(b, '@')
-	b = append(b, server...)
-	b = append(b, '>')
+	b = append(b, t.toTail...)
 	b = append(b, t.callID...)
 	b = strconv.AppendInt(b, int64(seq), 10)
 	b = append(b, t.contact...)

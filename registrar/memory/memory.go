@@ -167,8 +167,7 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	b.reindex(aor, cur, next)
 	switch {
 	case len(recs) == 0 && e != nil:
-		s.heapRemove(e)
-		delete(s.aors, aor)
+		s.remove(e)
 	case len(recs) == 0:
 	case e == nil:
 		e = &entry{aor: aor, recs: recs}
@@ -338,8 +337,7 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 			b.count.Add(int64(len(keep) - len(e.recs)))
 			b.reindex(e.aor, cur, kept)
 			if len(keep) == 0 {
-				s.heapRemove(e)
-				delete(s.aors, e.aor)
+				s.remove(e)
 			} else {
 				e.recs = keep
 				e.due = minExp(keep)
@@ -353,30 +351,53 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 
 // Range implements registrar.Backend.
 func (b *Backend) Range(ctx context.Context, fn func(string, []registrar.Binding) bool) error {
+	// A shard's entries are listed under its lock, then decoded under it
+	// rangeBatch at a time (REGISTERs on the shard wait for one batch, not
+	// the whole shard), and fn runs without it: fn may use the Backend.
+	const rangeBatch = 256
 	type item struct {
 		aor string
 		bs  []registrar.Binding
 	}
+	items := make([]item, rangeBatch)
 	for i := range b.shards {
-		// A shard's bindings are decoded under its lock, and fn is called
-		// without it (fn may use the Backend): one shard at a time is held.
 		s := &b.shards[i]
 		s.mu.Lock()
-		items := make([]item, 0, len(s.aors))
-		for aor, e := range s.aors {
-			items = append(items, item{aor, decodeAll(e)})
+		es := make([]*entry, 0, len(s.aors))
+		for _, e := range s.aors {
+			es = append(es, e)
 		}
 		s.mu.Unlock()
-		for _, it := range items {
-			if err := ctx.Err(); err != nil {
-				return err
+		for len(es) > 0 {
+			batch := es[:min(rangeBatch, len(es))]
+			es = es[len(batch):]
+			s.mu.Lock()
+			for j, e := range batch {
+				items[j] = item{}
+				if len(e.recs) > 0 { // none once removed from the shard
+					items[j] = item{e.aor, decodeAll(e)}
+				}
 			}
-			if len(it.bs) > 0 && !fn(it.aor, it.bs) {
-				return nil
+			s.mu.Unlock()
+			for _, it := range items[:len(batch)] {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if len(it.bs) > 0 && !fn(it.aor, it.bs) {
+					return nil
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// remove takes e, whose last binding is gone, out of the shard; a Range
+// holding it sees no bindings. s.mu is held.
+func (s *shard) remove(e *entry) {
+	s.heapRemove(e)
+	delete(s.aors, e.aor)
+	e.recs = nil
 }
 
 // The heap of a shard, by due, with each entry knowing its index.
