@@ -352,9 +352,22 @@ func parseURIInto(s string, u *Uri) error {
 	// sipgo keeps the '?' that starts the headers in the name of a valueless
 	// last parameter ("sip:h;lr?x" gives parameter "lr?x" and header "x").
 	// A uri-parameter cannot hold '?' (RFC 3261 §25.1), so cut it there.
-	for i := range u.UriParams {
-		if k, _, found := strings.Cut(u.UriParams[i].K, "?"); found {
-			u.UriParams[i].K = k
+	// Cut, it may repeat an earlier name, which sipgo would have merged
+	// (a later value replaces the earlier); merge it the same way, so that
+	// the URI formats to text that parses back to it.
+	for i := 0; i < len(u.UriParams); i++ {
+		k, _, found := strings.Cut(u.UriParams[i].K, "?")
+		if !found {
+			continue
+		}
+		u.UriParams[i].K = k
+		for j := range i {
+			if u.UriParams[j].K == k {
+				u.UriParams[j].V = u.UriParams[i].V
+				u.UriParams = append(u.UriParams[:i], u.UriParams[i+1:]...)
+				i--
+				break
+			}
 		}
 	}
 	return checkSIPURI(s, u)
