@@ -106,7 +106,10 @@ type register struct {
 //     hop that lacks it (RFC 5626 §6); 403 for a contact that is a GRUU;
 //   - 423 with Min-Expires when a lifetime is below MinExpires;
 //   - 400 "CSeq Out Of Order" when a binding was written by the same Call-ID
-//     with a CSeq at least as high; nothing is changed;
+//     with a CSeq at least as high; nothing is changed. The request that
+//     wrote a binding, repeated (same Call-ID, CSeq, contact and lifetime: a
+//     retransmission no transaction absorbed), gets 200 with the bindings
+//     unchanged;
 //   - 503 with Retry-After past MaxContacts (without ReplaceOldest), or
 //     when the Backend fails or is full.
 //
@@ -471,6 +474,15 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 			}
 		}
 		if idx >= 0 && !slices.Contains(seen, c.key) && next[idx].CallID == reg.callID && reg.cseq <= next[idx].CSeq {
+			if reg.cseq == next[idx].CSeq && retransmits(&next[idx], &c) {
+				// The request that wrote this binding, again: a retransmission
+				// that no transaction absorbed (a stateless registrar, RFC 3261
+				// §8.2.7, or one past Timer J). It is answered as the first
+				// was, with the binding as it stands.
+				seen = append(seen, c.key)
+				touched = append(touched, c.key)
+				continue
+			}
 			return nil, nil, refuse(sip.StatusBadRequest, "CSeq Out Of Order", ErrOutOfOrder)
 		}
 		seen = append(seen, c.key)
@@ -514,6 +526,18 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 		next = append(next[:oldest], next[oldest+1:]...)
 	}
 	return next, evs.evs, nil
+}
+
+// retransmits reports whether c, from a request with b's Call-ID and CSeq,
+// is the contact that wrote b: the same text, asking for the lifetime b
+// was given (within a second: backends may store times rounded). Anything
+// else reusing a CSeq is out of order (RFC 3261 §10.3 step 7).
+func retransmits(b *Binding, c *reqContact) bool {
+	if c.expires <= 0 || b.Contact != c.text {
+		return false
+	}
+	d := b.Expires.Sub(b.Updated) - c.expires
+	return d > -time.Second && d < time.Second
 }
 
 // eventLog gathers the events of one update, or nothing when no one

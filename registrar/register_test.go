@@ -132,7 +132,37 @@ func TestCSeqOrderingPerCallID(t *testing.T) {
 	// Another Call-ID (another UA, or this one after a reboot) is not ordered
 	// against it.
 	e.must(200, e.do(newReg("alice", "c2", 1, "Contact: <sip:a@192.0.2.10>;expires=600"), udpFlow))
+	// The same CSeq asking for something else is out of order.
+	e.must(400, e.do(newReg("alice", "c2", 1, "Contact: <sip:a@192.0.2.10>;expires=300"), udpFlow))
 	e.must(200, e.do(newReg("alice", "c1", 6, "Contact: <sip:a@192.0.2.10>;expires=0"), udpFlow))
+}
+
+// A stateless registrar (or one whose transaction state has gone) sees a
+// retransmitted REGISTER again: it gets 200 with the bindings as they
+// stand, not 400, and changes nothing (RFC 3261 §8.2.7).
+func TestRetransmittedRegisterIsAnsweredUnchanged(t *testing.T) {
+	e := newEnv(t, registrar.Config{})
+	e.must(200, e.do(newReg("alice", "c1", 5, "Contact: <sip:a@192.0.2.10>;expires=300", "Contact: <sip:b@192.0.2.11>;expires=600"), udpFlow))
+	before, _ := e.reg.Bindings(context.Background(), "sip:alice@example.com")
+	_ = e.events.take()
+	e.advance(2 * time.Second)
+	res := e.must(200, e.do(newReg("alice", "c1", 5, "Contact: <sip:a@192.0.2.10>;expires=300", "Contact: <sip:b@192.0.2.11>;expires=600"), udpFlow))
+	if n := len(contactsOf(res)); n != 2 {
+		t.Fatalf("200 OK lists %d contacts, want 2", n)
+	}
+	after, _ := e.reg.Bindings(context.Background(), "sip:alice@example.com")
+	if len(after) != 2 || !after[0].Expires.Equal(before[0].Expires) || !after[1].Expires.Equal(before[1].Expires) {
+		t.Fatalf("a retransmission changed the bindings: %+v → %+v", before, after)
+	}
+	if got := e.events.take(); len(got) != 0 {
+		t.Fatalf("a retransmission made events %q", got)
+	}
+	// A retransmitted removal finds nothing left to remove.
+	e.must(200, e.do(newReg("alice", "c1", 6, "Contact: <sip:a@192.0.2.10>;expires=0"), udpFlow))
+	e.must(200, e.do(newReg("alice", "c1", 6, "Contact: <sip:a@192.0.2.10>;expires=0"), udpFlow))
+	if got := e.lookup("alice"); !slices.Equal(got, []string{"sip:b@192.0.2.11"}) {
+		t.Fatalf("after the removal: %q", got)
+	}
 }
 
 func TestQValuesAndOrder(t *testing.T) {

@@ -166,6 +166,10 @@ func (l *Layer) receiveRequest(req *sip.Request, f transport.Flow) {
 		l.receiveCancel(req, k, f)
 		return
 	}
+	tu := l.tuOf()
+	if st, ok := tu.(statelessTU); ok && req.Method != sip.INVITE && st.serveStateless(req, f) {
+		return
+	}
 	tx, fresh, absorbed := l.serverTx(req, k, f)
 	if absorbed {
 		return
@@ -179,7 +183,13 @@ func (l *Layer) receiveRequest(req *sip.Request, f transport.Flow) {
 		return
 	}
 	tx.start()
-	l.tuOf().ServeRequest(tx)
+	tu.ServeRequest(tx)
+}
+
+// statelessTU is a TU that answers some requests itself, without a server
+// transaction (Server.serveStateless).
+type statelessTU interface {
+	serveStateless(req *sip.Request, f transport.Flow) bool
 }
 
 // serverTx returns the server transaction for k, creating it when there is

@@ -38,6 +38,17 @@ type ServerConfig struct {
 	// in-memory registrar or an OPTIONS answered locally. The context of an
 	// inline non-INVITE handler ends only at Shutdown.
 	Inline func(req *sip.Request) bool
+	// Stateless, when set and true for a request other than INVITE, ACK or
+	// CANCEL, answers it as a stateless UAS (RFC 3261 §8.2.7): no server
+	// transaction, the handler runs inline (as with Inline, so it must not
+	// block), each response it writes is sent at once, and nothing is kept
+	// once it returns. A retransmission of the request reaches the handler
+	// again, which must answer it as it answered the first: the registrar
+	// does for REGISTER, answering a repeat of the request that wrote a
+	// binding with the bindings unchanged. It saves the transaction and the
+	// 32 s of Timer J state per request. Its ResponseWriter does not
+	// implement Detacher, and must not be used after the handler returns.
+	Stateless func(req *sip.Request) bool
 }
 
 // Relayer is implemented by the ResponseWriter a Server passes to handlers.
@@ -212,6 +223,52 @@ func (s *Server) enter() bool {
 	s.wg.Add(1)
 	return true
 }
+
+// serveStateless runs the handler for req without a server transaction,
+// when Config.Stateless picks it, and reports whether it did.
+func (s *Server) serveStateless(req *sip.Request, f transport.Flow) bool {
+	if s.cfg.Stateless == nil || !s.cfg.Stateless(req) {
+		return false
+	}
+	if !s.enter() {
+		s.l.respondStateless(req, f, sip.StatusServiceUnavailable, sip.NewHeader("Retry-After", strconv.Itoa(s.cfg.RetryAfter)))
+		return true
+	}
+	w := &statelessWriter{l: s.l, req: req, flow: f}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("transaction: handler panic", "method", req.Method, "call-id", callID(req),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+		if !w.final {
+			_ = w.WriteResponse(sip.NewResponse(req, sip.StatusInternalServerError, ""))
+		}
+		w.final = true
+		s.inflight.Add(-1)
+		s.wg.Done()
+	}()
+	s.h.ServeSIP(transport.NewContext(s.base, f), w, req)
+	return true
+}
+
+// statelessWriter sends a stateless UAS's responses (RFC 3261 §8.2.7).
+type statelessWriter struct {
+	l     *Layer
+	req   *sip.Request
+	flow  transport.Flow
+	final bool
+}
+
+func (w *statelessWriter) WriteResponse(res *sip.Response) error {
+	if w.final {
+		return sip.ErrFinalSent
+	}
+	w.final = res.StatusCode >= 200
+	return w.l.tp.SendMessage(res, transport.ResponseTarget(w.req, w.flow), nil)
+}
+
+// Flow returns the flow the request came on.
+func (w *statelessWriter) Flow() transport.Flow { return w.flow }
 
 // ServeACK implements TU.
 func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {

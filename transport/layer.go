@@ -354,6 +354,30 @@ func (l *Layer) marshal(msg sip.Message) []byte {
 	return data
 }
 
+// sendDatagram encodes res into a pooled buffer and sends it: a datagram
+// leaves before Send returns, so, unlike a stream's queue, nothing keeps
+// the bytes (a response has no Via of ours to fill or size switch to make).
+func (l *Layer) sendDatagram(res *sip.Response, t Target) error {
+	var msg sip.Message = res
+	if rw := l.cfg.Rewriter; rw != nil {
+		var ok bool
+		if msg, ok = rw.Outbound(msg, t); !ok {
+			return ErrDropped
+		}
+	}
+	bp := l.bufPool.Get().(*[]byte)
+	b := sip.AppendMessage((*bp)[:0], msg)
+	err := ErrMessageTooLarge
+	if len(b) <= l.cfg.MaxMessageSize {
+		err = l.Send(b, t, nil)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		l.bufPool.Put(bp)
+	}
+	return err
+}
+
 func (l *Layer) fillVia(via *sip.ViaHeader, t Target) error {
 	ln := l.listenerFor(t)
 	if ln == nil {
@@ -415,6 +439,9 @@ func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {
 
 // SendMessage encodes msg for t and sends it; see Encode and Send.
 func (l *Layer) SendMessage(msg sip.Message, t Target, onErr func(error)) error {
+	if res, ok := msg.(*sip.Response); ok && t.Transport == UDP {
+		return l.sendDatagram(res, t)
+	}
 	t, data, err := l.Encode(msg, t)
 	if err != nil {
 		return err

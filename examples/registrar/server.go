@@ -237,6 +237,15 @@ func newServer(ctx context.Context, o options) (*server, error) {
 		Inline: func(req *sip.Request) bool {
 			return o.InlineRegister && req.Method == sip.REGISTER
 		},
+		// An inline REGISTER is answered statelessly, as Kamailio's
+		// registrar does (RFC 3261 §8.2.7): no transaction and no 32 s of
+		// Timer J state per REGISTER; the registrar answers a
+		// retransmission as it answered the first. One carrying
+		// credentials keeps its transaction, so that a retransmission is
+		// absorbed rather than meeting the nonce-count replay check.
+		Stateless: func(req *sip.Request) bool {
+			return o.InlineRegister && req.Method == sip.REGISTER && (o.NoAuth || req.GetHeader("Authorization") == nil)
+		},
 	})
 	if err := s.srv.Start(); err != nil {
 		s.close()
