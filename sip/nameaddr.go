@@ -3,6 +3,7 @@ package sip
 import (
 	"errors"
 	"strings"
+	"sync"
 
 	sipgo "github.com/emiago/sipgo/sip"
 )
@@ -342,11 +343,25 @@ func Unquote(s string) string {
 	return b.String()
 }
 
+// uriScratch holds cleared Uris for parseURIInto: a cache of scratch
+// space, not state (each is zeroed before it goes back), as fmt keeps its
+// printers.
+var uriScratch = sync.Pool{New: func() any { return new(Uri) }}
+
 func parseURIInto(s string, u *Uri) error {
 	if err := checkURI(s); err != nil {
 		return err
 	}
-	if err := sipgo.ParseUri(s, u); err != nil {
+	// sipgo's parser is a chain of function values, which escape analysis
+	// cannot see through: whatever it parses into is moved to the heap. It
+	// parses into a pooled scratch Uri instead and the result is copied
+	// out, so that a caller's NameAddr or Uri can live on its stack.
+	tmp := uriScratch.Get().(*Uri)
+	err := sipgo.ParseUri(s, tmp)
+	*u = *tmp
+	*tmp = Uri{}
+	uriScratch.Put(tmp)
+	if err != nil {
 		return &ParseError{What: "uri", Input: s, Err: err}
 	}
 	// sipgo keeps the '?' that starts the headers in the name of a valueless
