@@ -9,7 +9,9 @@
 // under a lock, new requests through TU.ServeRequest on the reading
 // goroutine. CANCEL is answered by the layer, but what the cancelled INVITE
 // gets is the TU's decision, so a proxy can still relay a 2xx that raced the
-// CANCEL.
+// CANCEL. A Server can also answer chosen non-INVITE requests as a stateless
+// UAS (ServerConfig.Stateless, RFC 3261 §8.2.7), keeping no transaction:
+// what a registrar does for REGISTER.
 //
 // A server:
 //
