@@ -602,3 +602,65 @@ func TestUDPReadersHandleDatagramsInParallel(t *testing.T) {
 	require.Equal(t, "block", sb.next(t).msg.CallID().Value())
 	require.NoError(t, b.Close())
 }
+
+// Datagrams that queue while the reader is busy are read several per
+// system call (recvmmsg on Linux): each keeps its own source and its whole
+// size, up to the largest UDP payload, and they arrive in order.
+func TestUDPDatagramsQueuedWhileBusyArriveWhole(t *testing.T) {
+	release := make(chan struct{})
+	l, sk := newLayer(t, Config{}, UDP)
+	sk.handle(func(m sip.Message, _ Flow) {
+		if m.CallID().Value() == "block" {
+			<-release
+		}
+	})
+	to := net.UDPAddrFromAddrPort(listenerAddr(t, l, UDP))
+	dial := func() *net.UDPConn {
+		c, err := net.DialUDP("udp", nil, to)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := dial(), dial()
+	raw := func(callID string, cseq int, body string) []byte {
+		return []byte(fmt.Sprintf("MESSAGE sip:bob@example.com SIP/2.0\r\n"+
+			"Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK%s%d\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>\r\n"+
+			"Call-ID: %s\r\nCSeq: %d MESSAGE\r\nContent-Length: %d\r\n\r\n%s", callID, cseq, callID, cseq, len(body), body))
+	}
+	_, err := a.Write(raw("block", 1, ""))
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // the reader is now held by the receiver
+	big := strings.Repeat("x", 60000)
+	const n = 20
+	for i := range n {
+		c, id := a, "a"
+		if i%2 == 1 {
+			c, id = b, "b"
+		}
+		body := ""
+		if i == 7 {
+			body = big
+		}
+		_, err := c.Write(raw(id, i, body))
+		require.NoError(t, err)
+	}
+	time.Sleep(50 * time.Millisecond) // all queued in the socket
+	close(release)
+	require.Equal(t, "block", sk.next(t).msg.CallID().Value())
+	for i := range n {
+		r := sk.next(t)
+		c, id := a, "a"
+		if i%2 == 1 {
+			c, id = b, "b"
+		}
+		require.Equal(t, id, r.msg.CallID().Value())
+		require.EqualValues(t, i, r.msg.CSeq().SeqNo, "in order")
+		require.Equal(t, c.LocalAddr().(*net.UDPAddr).AddrPort(), r.flow.Remote)
+		if i == 7 {
+			require.Equal(t, big, string(r.msg.Body()))
+		} else {
+			require.Empty(t, r.msg.Body())
+		}
+	}
+}

@@ -242,34 +242,57 @@ func (l *Layer) isClosed() bool {
 	}
 }
 
+// datagramBatch reads several datagrams per system call (recvmmsg, on
+// Linux): read waits for at least one and returns how many it read; the
+// i-th is datagram(i), valid until the next read.
+type datagramBatch interface {
+	read() (int, error)
+	datagram(i int) ([]byte, netip.AddrPort)
+}
+
 func (l *Layer) serveUDP(ln *Listener) {
 	defer l.wg.Done()
-	buf := make([]byte, 65536)
-	read := ln.pc.ReadFromUDPAddrPort
-	if r, ok := ln.pc.(interface {
-		reader() func([]byte) (int, netip.AddrPort, error)
-	}); ok {
-		read = r.reader()
-	}
-	for {
-		n, remote, err := read(buf)
-		if err != nil {
-			if l.isClosed() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// ICMP errors and the like: the listener keeps running.
-			l.log.Debug("transport: udp read", "listener", ln.addr, "err", err)
-			continue
-		}
+	handle := func(data []byte, remote netip.AddrPort) {
 		remote = unmap(remote)
-		if !l.allow(UDP, remote) {
-			continue
-		}
-		data := buf[:n]
-		if isKeepAlive(data) {
-			continue
+		if !l.allow(UDP, remote) || isKeepAlive(data) {
+			return
 		}
 		l.deliver(data, Flow{Transport: UDP, Local: ln.addr, Remote: remote})
+	}
+	// stop reports whether a read error ends the listener. ICMP errors and
+	// the like do not: the listener keeps running.
+	stop := func(err error) bool {
+		if l.isClosed() || errors.Is(err, net.ErrClosed) {
+			return true
+		}
+		l.log.Debug("transport: udp read", "listener", ln.addr, "err", err)
+		return false
+	}
+	if b, ok := ln.pc.(interface{ batches() datagramBatch }); ok {
+		br := b.batches()
+		for {
+			n, err := br.read()
+			if err != nil {
+				if stop(err) {
+					return
+				}
+				continue
+			}
+			for i := range n {
+				handle(br.datagram(i))
+			}
+		}
+	}
+	buf := make([]byte, 65536)
+	for {
+		n, remote, err := ln.pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if stop(err) {
+				return
+			}
+			continue
+		}
+		handle(buf[:n], remote)
 	}
 }
 

@@ -10,11 +10,11 @@ import (
 	"unsafe"
 )
 
-// rawUDP sends and receives datagrams with raw sendto/recvfrom system calls
+// rawUDP sends and receives datagrams with raw sendto/recvmmsg system calls
 // made through the socket's RawConn. The standard library's UDP calls enter
 // the scheduler's syscall state on every datagram; at SIP rates (a dozen
 // datagrams per call) that keeps sysmon spinning and hands Ps between
-// threads. A non-blocking sendto or recvfrom returns at once (EAGAIN is
+// threads. A non-blocking sendto or recvmmsg returns at once (EAGAIN is
 // handed back to the netpoller), so the scheduler need not know.
 type rawUDP struct {
 	*net.UDPConn
@@ -110,54 +110,88 @@ func (r *rawUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	return n, nil
 }
 
-// rawReader is the receive state of the one goroutine reading a socket.
-type rawReader struct {
-	fn    func(fd uintptr) bool
-	b     []byte
-	rsa   syscall.RawSockaddrAny
-	n     int
-	errno syscall.Errno
+// batchSlots is how many datagrams one recvmmsg call can return; each
+// has a 64 KiB slot, the largest UDP payload.
+const batchSlots = 8
+
+// mmsghdr is struct mmsghdr of recvmmsg(2).
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	n   uint32
+	_   [4]byte
 }
 
-func (rd *rawReader) call(fd uintptr) bool {
-	l := uint32(unsafe.Sizeof(rd.rsa))
-	var bp unsafe.Pointer
-	if len(rd.b) > 0 {
-		bp = unsafe.Pointer(&rd.b[0])
+// batchReader reads up to batchSlots datagrams per system call with
+// recvmmsg: under load, datagrams wait while one is handled, and a call
+// per datagram (plus the one that finds the queue empty) is a large part
+// of a SIP server's CPU on a virtual machine.
+type batchReader struct {
+	fn    func(fd uintptr) bool
+	buf   []byte
+	iov   [batchSlots]syscall.Iovec
+	rsa   [batchSlots]syscall.RawSockaddrAny
+	msgs  [batchSlots]mmsghdr
+	n     int
+	errno syscall.Errno
+	rc    syscall.RawConn
+}
+
+func (r *rawUDP) batchReader() *batchReader {
+	br := &batchReader{buf: make([]byte, batchSlots*65536), rc: r.rc}
+	for i := range br.msgs {
+		br.iov[i].Base = &br.buf[i*65536]
+		br.iov[i].SetLen(65536)
+		br.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&br.rsa[i]))
+		br.msgs[i].hdr.Iov = &br.iov[i]
+		br.msgs[i].hdr.Iovlen = 1
 	}
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(bp), uintptr(len(rd.b)), syscall.MSG_DONTWAIT,
-		uintptr(unsafe.Pointer(&rd.rsa)), uintptr(unsafe.Pointer(&l)))
+	br.fn = br.call
+	return br
+}
+
+func (br *batchReader) call(fd uintptr) bool {
+	for i := range br.msgs {
+		br.msgs[i].hdr.Namelen = uint32(unsafe.Sizeof(br.rsa[i]))
+		br.msgs[i].hdr.Flags = 0
+		br.msgs[i].n = 0
+	}
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&br.msgs[0])), batchSlots, syscall.MSG_DONTWAIT, 0, 0)
 	if errno == syscall.EAGAIN {
 		return false // wait for a datagram
 	}
-	rd.n, rd.errno = int(n), errno
+	br.n, br.errno = int(n), errno
 	return true
 }
 
-// reader returns a function reading one datagram into b, for the single
-// reading goroutine of this socket.
-func (r *rawUDP) reader() func(b []byte) (int, netip.AddrPort, error) {
-	rd := &rawReader{}
-	rd.fn = rd.call
-	return func(b []byte) (int, netip.AddrPort, error) {
-		rd.b, rd.errno, rd.n = b, 0, 0
-		if err := r.rc.Read(rd.fn); err != nil {
-			return 0, netip.AddrPort{}, err
-		}
-		if rd.errno != 0 {
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: rd.errno}
-		}
-		var from netip.AddrPort
-		switch rd.rsa.Addr.Family {
-		case syscall.AF_INET:
-			sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&rd.rsa))
-			from = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), htons(sa.Port))
-		case syscall.AF_INET6:
-			sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&rd.rsa))
-			from = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), htons(sa.Port))
-		}
-		return rd.n, from, nil
+// read waits for at least one datagram and returns how many it read.
+func (br *batchReader) read() (int, error) {
+	br.n, br.errno = 0, 0
+	if err := br.rc.Read(br.fn); err != nil {
+		return 0, err
 	}
+	if br.errno != 0 {
+		return 0, &net.OpError{Op: "read", Net: "udp", Err: br.errno}
+	}
+	return br.n, nil
 }
+
+// datagram returns the i-th datagram of the last read and its source.
+func (br *batchReader) datagram(i int) ([]byte, netip.AddrPort) {
+	m := &br.msgs[i]
+	var from netip.AddrPort
+	switch br.rsa[i].Addr.Family {
+	case syscall.AF_INET:
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&br.rsa[i]))
+		from = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), htons(sa.Port))
+	case syscall.AF_INET6:
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&br.rsa[i]))
+		from = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), htons(sa.Port))
+	}
+	return br.buf[i*65536 : i*65536+int(m.n)], from
+}
+
+// batches returns the batch reader of the one goroutine reading the
+// socket.
+func (r *rawUDP) batches() datagramBatch { return r.batchReader() }
 
 func (r *rawUDP) underlying() *net.UDPConn { return r.UDPConn }

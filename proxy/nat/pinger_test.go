@@ -183,17 +183,27 @@ type rounds struct {
 }
 
 func (r *rounds) first() {
-	r.lab.clock.Advance(r.interval)
-	settle(r.t, r.p, r.silent())
+	r.round(r.interval)
 }
 
 func (r *rounds) next(n int) {
 	for range n {
 		r.lab.clock.Advance(r.timeout)
 		settle(r.t, r.p, 0)
-		r.lab.clock.Advance(r.interval - r.timeout)
-		settle(r.t, r.p, r.silent())
+		r.round(r.interval - r.timeout)
 	}
+}
+
+// round advances the clock by d to the next round and waits for its pings
+// to be sent (or skipped) before settling: an Inflight of 0 seen before the
+// round's goroutine ran would let an answer arrive after the next timeout.
+func (r *rounds) round(d time.Duration) {
+	r.t.Helper()
+	st := r.p.Stats()
+	before := st.Sent + st.Skipped
+	r.lab.clock.Advance(d)
+	require.Eventually(r.t, func() bool { st := r.p.Stats(); return st.Sent+st.Skipped > before }, 5*time.Second, time.Millisecond)
+	settle(r.t, r.p, r.silent())
 }
 
 func newRounds(t *testing.T, lab *pingLab, silent func() int) *rounds {
