@@ -396,7 +396,9 @@ func (l *Layer) fillVia(via *sip.ViaHeader, t Target) error {
 }
 
 // Send writes data, an encoded message, to t. For UDP the datagram is sent
-// before Send returns. For streams the data is queued on the connection to
+// before Send returns, or, while the listener's reader handles a batch of
+// datagrams it read together, with the others that batch sends once it is
+// handled (one sendmmsg); either way data may be reused at once. For streams the data is queued on the connection to
 // t (dialling it if needed) and written in order after everything queued
 // before it; a failure to connect or write is reported later through
 // onErr, if not nil. An error returned by Send means onErr will not be
@@ -410,6 +412,10 @@ func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {
 		}
 		if tap := l.cfg.Tap; tap != nil {
 			tap.TapMessage(Out, Flow{Transport: UDP, Local: ln.addr, Remote: t.Addr}, data)
+		}
+		if q, ok := ln.pc.(batchSender); ok && q.queue(data, t.Addr) {
+			l.stats.sent.Add(1)
+			return nil
 		}
 		if _, err := ln.pc.WriteToUDPAddrPort(data, t.Addr); err != nil {
 			return fmt.Errorf("transport: send to %s: %w", t.Addr, err)

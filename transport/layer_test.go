@@ -605,15 +605,27 @@ func TestUDPReadersHandleDatagramsInParallel(t *testing.T) {
 
 // Datagrams that queue while the reader is busy are read several per
 // system call (recvmmsg on Linux): each keeps its own source and its whole
-// size, up to the largest UDP payload, and they arrive in order.
+// size, up to the largest UDP payload, and they arrive in order. The
+// answers sent while they are handled leave together (sendmmsg), each to
+// its own source, in order.
 func TestUDPDatagramsQueuedWhileBusyArriveWhole(t *testing.T) {
 	release := make(chan struct{})
 	l, sk := newLayer(t, Config{}, UDP)
-	sk.handle(func(m sip.Message, _ Flow) {
+	var l2 *Layer
+	sk.handle(func(m sip.Message, f Flow) {
 		if m.CallID().Value() == "block" {
 			<-release
+			return
+		}
+		res := sip.NewResponse(m.(*sip.Request), 200, "")
+		if m.CSeq().SeqNo == 9 {
+			res.SetBody([]byte(strings.Repeat("y", 50000)))
+		}
+		if err := l2.SendMessage(res, Target{Transport: UDP, Addr: f.Remote}, nil); err != nil {
+			t.Errorf("answer: %v", err)
 		}
 	})
+	l2 = l
 	to := net.UDPAddrFromAddrPort(listenerAddr(t, l, UDP))
 	dial := func() *net.UDPConn {
 		c, err := net.DialUDP("udp", nil, to)
@@ -661,6 +673,25 @@ func TestUDPDatagramsQueuedWhileBusyArriveWhole(t *testing.T) {
 			require.Equal(t, big, string(r.msg.Body()))
 		} else {
 			require.Empty(t, r.msg.Body())
+		}
+	}
+	buf := make([]byte, 65536)
+	p := sip.NewParser(0)
+	for i := range n {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+		m, err := c.Read(buf)
+		require.NoError(t, err, "answer %d", i)
+		msg, err := p.Parse(buf[:m])
+		require.NoError(t, err)
+		res := msg.(*sip.Response)
+		require.Equal(t, 200, res.StatusCode)
+		require.EqualValues(t, i, res.CSeq().SeqNo, "answers in order, each to its source")
+		if i == 9 {
+			require.Len(t, res.Body(), 50000)
 		}
 	}
 }

@@ -250,6 +250,16 @@ type datagramBatch interface {
 	datagram(i int) ([]byte, netip.AddrPort)
 }
 
+// batchSender gathers the datagrams sent while a reader handles a batch
+// (sendmmsg, on Linux): between beginBatch and endBatch, queue takes a
+// copy of a datagram and reports true, or false when the caller must send
+// it itself.
+type batchSender interface {
+	beginBatch()
+	endBatch()
+	queue(b []byte, addr netip.AddrPort) bool
+}
+
 func (l *Layer) serveUDP(ln *Listener) {
 	defer l.wg.Done()
 	handle := func(data []byte, remote netip.AddrPort) {
@@ -270,6 +280,7 @@ func (l *Layer) serveUDP(ln *Listener) {
 	}
 	if b, ok := ln.pc.(interface{ batches() datagramBatch }); ok {
 		br := b.batches()
+		out, _ := ln.pc.(batchSender)
 		for {
 			n, err := br.read()
 			if err != nil {
@@ -278,8 +289,16 @@ func (l *Layer) serveUDP(ln *Listener) {
 				}
 				continue
 			}
+			// What handling several datagrams sends (their answers) leaves
+			// in one sendmmsg when they are done.
+			if n > 1 && out != nil {
+				out.beginBatch()
+			}
 			for i := range n {
 				handle(br.datagram(i))
+			}
+			if n > 1 && out != nil {
+				out.endBatch()
 			}
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawUDP sends and receives datagrams with raw sendto/recvmmsg system calls
@@ -21,6 +23,7 @@ type rawUDP struct {
 	rc     syscall.RawConn
 	inet6  bool
 	writer sync.Pool
+	out    sendBatch
 }
 
 func newRawUDP(uc *net.UDPConn) packetConn {
@@ -38,6 +41,8 @@ func newRawUDP(uc *net.UDPConn) packetConn {
 	if serr != nil {
 		return uc
 	}
+	r.out.fn = r.out.call
+	r.out.buf = make([]byte, 0, sendBatchBytes)
 	r.writer.New = func() any {
 		w := &rawWrite{}
 		w.fn = w.call
@@ -112,7 +117,7 @@ func (r *rawUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 
 // batchSlots is how many datagrams one recvmmsg call can return; each
 // has a 64 KiB slot, the largest UDP payload.
-const batchSlots = 8
+const batchSlots = 16
 
 // mmsghdr is struct mmsghdr of recvmmsg(2).
 type mmsghdr struct {
@@ -193,5 +198,124 @@ func (br *batchReader) datagram(i int) ([]byte, netip.AddrPort) {
 // batches returns the batch reader of the one goroutine reading the
 // socket.
 func (r *rawUDP) batches() datagramBatch { return r.batchReader() }
+
+const (
+	sendSlots      = 32       // datagrams per sendmmsg call
+	sendBatchBytes = 64 << 10 // their bytes; a bigger datagram goes alone
+)
+
+// sendBatch gathers the datagrams sent while a reader handles a batch of
+// received ones (a server answering them, mostly), for one sendmmsg call
+// when the batch is done: the system call per datagram is much of the cost
+// of sending one.
+type sendBatch struct {
+	mu     sync.Mutex
+	active int // readers handling a batch
+	n      int
+	buf    []byte // the datagrams, back to back
+	off    [sendSlots + 1]int
+	sa     [sendSlots]syscall.RawSockaddrInet6 // or an Inet4 in its first bytes
+	salen  [sendSlots]uint32
+	msgs   [sendSlots]mmsghdr
+	iov    [sendSlots]syscall.Iovec
+	fn     func(fd uintptr) bool
+	next   int // the first datagram the current flush has not sent
+	errno  syscall.Errno
+}
+
+// beginBatch is called by a reader before it handles a batch of
+// datagrams, endBatch after: datagrams sent in between leave together.
+func (r *rawUDP) beginBatch() {
+	r.out.mu.Lock()
+	r.out.active++
+	r.out.mu.Unlock()
+}
+
+func (r *rawUDP) endBatch() {
+	q := &r.out
+	q.mu.Lock()
+	q.active--
+	r.flushLocked()
+	q.mu.Unlock()
+}
+
+// queue takes a copy of b for addr into the current batch and reports
+// whether it did; when no reader is handling a batch (or b is too big,
+// or addr needs the error of a direct send) the caller sends b itself,
+// after what is queued.
+func (r *rawUDP) queue(b []byte, addr netip.AddrPort) bool {
+	q := &r.out
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.active == 0 {
+		return false
+	}
+	ip := addr.Addr()
+	if len(b) > sendBatchBytes || !r.inet6 && !ip.Unmap().Is4() {
+		r.flushLocked()
+		return false
+	}
+	if q.n == sendSlots || len(q.buf)+len(b) > sendBatchBytes {
+		r.flushLocked()
+	}
+	i := q.n
+	if r.inet6 {
+		q.sa[i] = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Port: htons(addr.Port()), Addr: ip.As16()}
+		q.salen[i] = uint32(unsafe.Sizeof(q.sa[i]))
+	} else {
+		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&q.sa[i]))
+		*sa = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Port: htons(addr.Port()), Addr: ip.Unmap().As4()}
+		q.salen[i] = uint32(unsafe.Sizeof(*sa))
+	}
+	q.off[i] = len(q.buf)
+	q.buf = append(q.buf, b...)
+	q.off[i+1] = len(q.buf)
+	q.n++
+	return true
+}
+
+// flushLocked sends the queued datagrams. A datagram the kernel refuses
+// (as a direct send would have failed) is dropped, as UDP may. q.mu is
+// held.
+func (r *rawUDP) flushLocked() {
+	q := &r.out
+	if q.n == 0 {
+		return
+	}
+	for i := range q.n {
+		q.iov[i].Base = &q.buf[q.off[i]]
+		q.iov[i].SetLen(q.off[i+1] - q.off[i])
+		q.msgs[i] = mmsghdr{}
+		q.msgs[i].hdr.Name = (*byte)(unsafe.Pointer(&q.sa[i]))
+		q.msgs[i].hdr.Namelen = q.salen[i]
+		q.msgs[i].hdr.Iov = &q.iov[i]
+		q.msgs[i].hdr.Iovlen = 1
+	}
+	q.next = 0
+	for q.next < q.n {
+		q.errno = 0
+		if err := r.rc.Write(q.fn); err != nil {
+			break // closed
+		}
+		if q.errno != 0 {
+			q.next++ // skip the one refused
+		}
+	}
+	q.n = 0
+	q.buf = q.buf[:0]
+}
+
+func (q *sendBatch) call(fd uintptr) bool {
+	n, _, errno := syscall.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&q.msgs[q.next])), uintptr(q.n-q.next), syscall.MSG_DONTWAIT, 0, 0)
+	if errno == syscall.EAGAIN {
+		return false // wait for room, then try again
+	}
+	if errno != 0 {
+		q.errno = errno
+		return true
+	}
+	q.next += int(n)
+	return true
+}
 
 func (r *rawUDP) underlying() *net.UDPConn { return r.UDPConn }
