@@ -86,3 +86,24 @@ func (c *stepClock) Now() time.Time { return c.now }
 func (c *stepClock) AfterFunc(d time.Duration, f func()) transaction.Timer {
 	return time.AfterFunc(d, f)
 }
+
+// When the last call is dropped the table and its eviction list start
+// afresh: a Go map keeps the buckets a load peak grew, and memory must come
+// back once the calls are over.
+func TestDialogsStartAfreshWhenEmpty(t *testing.T) {
+	d := newDialogs(1000, time.Minute, &stepClock{now: time.Unix(1000, 0)})
+	u, err := sip.ParseURI("sip:192.0.2.20")
+	require.NoError(t, err)
+	tgt := transport.Target{Transport: transport.UDP, Addr: netip.MustParseAddrPort("192.0.2.20:5060")}
+	for i := range 500 {
+		d.put("c"+strconv.Itoa(i), &u, tgt)
+	}
+	for i := range 500 {
+		d.drop("c" + strconv.Itoa(i))
+	}
+	require.Nil(t, d.order)
+	require.Empty(t, d.m)
+	d.put("again", &u, tgt)
+	_, ok := d.get("again", &u)
+	require.True(t, ok)
+}

@@ -103,6 +103,9 @@ func (d *dialogs) evict(now time.Time) {
 		d.order[0] = ""
 		d.order = d.order[1:]
 	}
+	if len(d.m) == 0 {
+		d.m, d.order = make(map[string]*dialogEntry), nil // as in drop
+	}
 	// Calls dropped on BYE leave their Call-ID in order: compact it when
 	// it holds mostly such leftovers, so it stays proportional to m.
 	if len(d.order) > 2*len(d.m)+1024 {
@@ -142,6 +145,11 @@ func (d *dialogs) get(callID string, u *sip.Uri) (transport.Target, bool) {
 func (d *dialogs) drop(callID string) {
 	d.mu.Lock()
 	delete(d.m, callID)
+	if len(d.m) == 0 {
+		// A Go map keeps its buckets after deletes: the table a load peak
+		// grew, and the eviction order, go once the calls have.
+		d.m, d.order = make(map[string]*dialogEntry), nil
+	}
 	d.mu.Unlock()
 }
 

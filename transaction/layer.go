@@ -36,6 +36,30 @@ type shard struct {
 	client map[key]*ClientTx
 	acks   map[ackKey]*ServerTx // accepted INVITEs awaiting their 2xx ACK
 	ghosts ghosts               // completed non-INVITE transactions over UDP
+	// The most entries each map held since it was last made; see shrink.
+	serverPeak, clientPeak, ackPeak int
+}
+
+// shrinkAfter is the size a shard's map must have reached before it is
+// made anew on emptying.
+const shrinkAfter = 256
+
+// grew records the size of m after an insert.
+func grew[K comparable, V any](m map[K]V, peak *int) {
+	if len(m) > *peak {
+		*peak = len(m)
+	}
+}
+
+// shrink returns a new map for m when m is empty after holding at least
+// shrinkAfter entries: a Go map keeps its buckets after deletes, so the
+// tables a load peak grew would otherwise stay allocated once it is over.
+func shrink[K comparable, V any](m map[K]V, peak *int) map[K]V {
+	if len(m) == 0 && *peak >= shrinkAfter {
+		*peak = 0
+		return make(map[K]V)
+	}
+	return m
 }
 
 // Layer runs RFC 3261 §17 client and server transactions (with RFC 6026's
@@ -218,6 +242,7 @@ func (l *Layer) serverTx(req *sip.Request, k key, f transport.Flow) (tx *ServerT
 	}
 	tx = newServerTx(l, req, k, f)
 	s.server[k] = tx
+	grew(s.server, &s.serverPeak)
 	l.count.Add(1)
 	s.mu.Unlock()
 	return tx, true, false
@@ -251,6 +276,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 	s.mu.Lock()
 	if s.server[tx.key] == tx {
 		delete(s.server, tx.key)
+		s.server = shrink(s.server, &s.serverPeak)
 		l.count.Add(-1)
 	}
 	s.mu.Unlock()
@@ -259,6 +285,7 @@ func (l *Layer) removeServer(tx *ServerTx) {
 		as.mu.Lock()
 		if as.acks[tx.ack] == tx {
 			delete(as.acks, tx.ack)
+			as.acks = shrink(as.acks, &as.ackPeak)
 		}
 		as.mu.Unlock()
 	}
@@ -286,6 +313,7 @@ func (l *Layer) receiveACK(req *sip.Request, k key, f transport.Flow) {
 		s.mu.Lock()
 		tx := s.acks[ak]
 		delete(s.acks, ak)
+		s.acks = shrink(s.acks, &s.ackPeak)
 		s.mu.Unlock()
 		if tx != nil {
 			tx.ackReceived()
@@ -354,6 +382,7 @@ func (l *Layer) addClient(tx *ClientTx) bool {
 		return false
 	}
 	s.client[tx.key] = tx
+	grew(s.client, &s.clientPeak)
 	l.count.Add(1)
 	return true
 }
@@ -363,6 +392,7 @@ func (l *Layer) removeClient(tx *ClientTx) {
 	s.mu.Lock()
 	if s.client[tx.key] == tx {
 		delete(s.client, tx.key)
+		s.client = shrink(s.client, &s.clientPeak)
 		l.count.Add(-1)
 	}
 	s.mu.Unlock()

@@ -163,6 +163,9 @@ func (s *scheduler) remove(i int) {
 	}
 	s.heap[n] = nil
 	s.heap = s.heap[:n]
+	if n == 0 && cap(s.heap) > 1024 {
+		s.heap = nil // the array a load peak grew goes with it
+	}
 	if i != n {
 		s.fix(i)
 	}

@@ -212,6 +212,7 @@ func (tx *ServerTx) respondLocked(res *sip.Response, uas bool) (func(error), err
 				s := tx.l.ackShard(ak)
 				s.mu.Lock()
 				s.acks[ak] = tx
+				grew(s.acks, &s.ackPeak)
 				s.mu.Unlock()
 				tx.last = data
 				tx.interval = cfg.T1
