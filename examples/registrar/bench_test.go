@@ -25,30 +25,7 @@ import (
 // whole process; the client's are none.
 func BenchmarkRegisterDatagram(b *testing.B) {
 	const users, window = 100_000, 32
-	s, err := newServer(context.Background(), options{
-		Addr:           "127.0.0.1:0",
-		Users:          auth.NewStatic(nil),
-		Backend:        memory.New(memory.Config{}),
-		InlineRegister: true,
-		NoAuth:         true,
-		RecordRoute:    true,
-		Secret:         []byte("a shared secret for the bench nonces"),
-		NAT:            &nat.Config{},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	}()
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	s, conn := noAuthServer(b, &nat.Config{})
 	_ = conn.SetReadBuffer(4 << 20)
 	local := conn.LocalAddr().String()
 	server := s.Addr().String()
@@ -122,6 +99,38 @@ func BenchmarkRegisterDatagram(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	run(b.N)
+}
+
+// noAuthServer starts the server as main builds it for -auth=false with
+// the memory backend (REGISTER handled inline) and natCfg, and dials it
+// over UDP; both end with tb.
+func noAuthServer(tb testing.TB, natCfg *nat.Config) (*server, *net.UDPConn) {
+	tb.Helper()
+	s, err := newServer(context.Background(), options{
+		Addr:           "127.0.0.1:0",
+		Users:          auth.NewStatic(nil),
+		Backend:        memory.New(memory.Config{}),
+		InlineRegister: true,
+		NoAuth:         true,
+		RecordRoute:    true,
+		Secret:         []byte("a shared secret for the test nonces"),
+		NAT:            natCfg,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return s, conn
 }
 
 // registerTemplate builds REGISTERs of user u as SIPp's bench scenario

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/siphon-go/siphon/auth"
-	"github.com/siphon-go/siphon/registrar/memory"
 	"github.com/siphon-go/siphon/sip"
 )
 
@@ -18,28 +13,7 @@ import (
 // it is kept after the 200 (no Timer J state), and its retransmission is
 // answered 200 again with the binding unchanged (RFC 3261 §8.2.7).
 func TestRetransmittedRegisterAnsweredStatelessly(t *testing.T) {
-	s, err := newServer(context.Background(), options{
-		Addr:           "127.0.0.1:0",
-		Users:          auth.NewStatic(nil),
-		Backend:        memory.New(memory.Config{}),
-		InlineRegister: true,
-		NoAuth:         true,
-		Secret:         []byte("a shared secret for the test nonces"),
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	})
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(s.Addr()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	s, conn := noAuthServer(t, nil)
 	msg := newRegisterTemplate(s.Addr().String(), conn.LocalAddr().String(), 1).append(nil, 0, 7)
 	buf := make([]byte, 65536)
 	for i := range 2 {
