@@ -267,9 +267,6 @@ func (w *statelessWriter) WriteResponse(res *sip.Response) error {
 	return w.l.tp.SendMessage(res, transport.ResponseTarget(w.req, w.flow), nil)
 }
 
-// Flow returns the flow the request came on.
-func (w *statelessWriter) Flow() transport.Flow { return w.flow }
-
 // ServeACK implements TU.
 func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
 	if s.shutting.Load() {

@@ -334,47 +334,55 @@ func (l *Layer) Encode(msg sip.Message, t Target) (Target, []byte, error) {
 }
 
 func (l *Layer) rewriteAndMarshal(msg sip.Message, t Target) ([]byte, error) {
+	msg, err := l.rewrite(msg, t)
+	if err != nil {
+		return nil, err
+	}
+	bp, b := l.appendPooled(msg)
+	data := bytes.Clone(b)
+	l.release(bp, b)
+	return data, nil
+}
+
+// rewrite runs the Rewriter's Outbound on msg for t.
+func (l *Layer) rewrite(msg sip.Message, t Target) (sip.Message, error) {
 	if rw := l.cfg.Rewriter; rw != nil {
 		var ok bool
 		if msg, ok = rw.Outbound(msg, t); !ok {
 			return nil, ErrDropped
 		}
 	}
-	return l.marshal(msg), nil
+	return msg, nil
 }
 
-func (l *Layer) marshal(msg sip.Message) []byte {
+// appendPooled encodes msg into a pooled buffer; release gives it back.
+func (l *Layer) appendPooled(msg sip.Message) (*[]byte, []byte) {
 	bp := l.bufPool.Get().(*[]byte)
-	b := sip.AppendMessage((*bp)[:0], msg)
-	data := bytes.Clone(b)
+	return bp, sip.AppendMessage((*bp)[:0], msg)
+}
+
+func (l *Layer) release(bp *[]byte, b []byte) {
 	if cap(b) <= 64<<10 {
 		*bp = b
 		l.bufPool.Put(bp)
 	}
-	return data
 }
 
-// sendDatagram encodes res into a pooled buffer and sends it: a datagram
-// leaves before Send returns, so, unlike a stream's queue, nothing keeps
-// the bytes (a response has no Via of ours to fill or size switch to make).
+// sendDatagram encodes res into a pooled buffer and sends it: Send copies
+// or sends a datagram before it returns, so, unlike a stream's queue,
+// nothing keeps the bytes (a response has no Via of ours to fill or size
+// switch to make).
 func (l *Layer) sendDatagram(res *sip.Response, t Target) error {
-	var msg sip.Message = res
-	if rw := l.cfg.Rewriter; rw != nil {
-		var ok bool
-		if msg, ok = rw.Outbound(msg, t); !ok {
-			return ErrDropped
-		}
+	msg, err := l.rewrite(res, t)
+	if err != nil {
+		return err
 	}
-	bp := l.bufPool.Get().(*[]byte)
-	b := sip.AppendMessage((*bp)[:0], msg)
-	err := ErrMessageTooLarge
+	bp, b := l.appendPooled(msg)
+	err = ErrMessageTooLarge
 	if len(b) <= l.cfg.MaxMessageSize {
 		err = l.Send(b, t, nil)
 	}
-	if cap(b) <= 64<<10 {
-		*bp = b
-		l.bufPool.Put(bp)
-	}
+	l.release(bp, b)
 	return err
 }
 
@@ -398,9 +406,9 @@ func (l *Layer) fillVia(via *sip.ViaHeader, t Target) error {
 // Send writes data, an encoded message, to t. For UDP the datagram is sent
 // before Send returns, or, while the listener's reader handles a batch of
 // datagrams it read together, with the others that batch sends once it is
-// handled (one sendmmsg); either way data may be reused at once. For streams the data is queued on the connection to
-// t (dialling it if needed) and written in order after everything queued
-// before it; a failure to connect or write is reported later through
+// handled (one sendmmsg); either way data may be reused at once. For
+// streams the data is queued on the connection to t (dialling it if
+// needed) and written in order after everything queued before it; a failure to connect or write is reported later through
 // onErr, if not nil. An error returned by Send means onErr will not be
 // called.
 func (l *Layer) Send(data []byte, t Target, onErr func(error)) error {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -56,26 +57,19 @@ func newRawUDP(uc *net.UDPConn) packetConn {
 type rawWrite struct {
 	fn    func(fd uintptr) bool
 	b     []byte
-	sa4   syscall.RawSockaddrInet4
-	sa6   syscall.RawSockaddrInet6
-	inet6 bool
+	sa    syscall.RawSockaddrInet6 // or an Inet4 in its first bytes
+	salen uint32
 	n     int
 	errno syscall.Errno
 }
 
 func (w *rawWrite) call(fd uintptr) bool {
-	var p unsafe.Pointer
-	var l uintptr
-	if w.inet6 {
-		p, l = unsafe.Pointer(&w.sa6), unsafe.Sizeof(w.sa6)
-	} else {
-		p, l = unsafe.Pointer(&w.sa4), unsafe.Sizeof(w.sa4)
-	}
 	var bp unsafe.Pointer
 	if len(w.b) > 0 {
 		bp = unsafe.Pointer(&w.b[0])
 	}
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(bp), uintptr(len(w.b)), syscall.MSG_DONTWAIT, uintptr(p), l)
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(bp), uintptr(len(w.b)), syscall.MSG_DONTWAIT,
+		uintptr(unsafe.Pointer(&w.sa)), uintptr(w.salen))
 	if errno == syscall.EAGAIN {
 		return false // wait for room, then try again
 	}
@@ -85,22 +79,30 @@ func (w *rawWrite) call(fd uintptr) bool {
 
 func htons(p uint16) uint16 { return p<<8 | p>>8 }
 
+// putSockaddr writes addr into sa as the socket's family wants it (an
+// IPv4 address IPv4-mapped on a dual-stack socket) and returns its length;
+// 0 when an IPv4 socket is given an IPv6 address.
+func (r *rawUDP) putSockaddr(sa *syscall.RawSockaddrInet6, addr netip.AddrPort) uint32 {
+	ip := addr.Addr()
+	if r.inet6 {
+		*sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Port: htons(addr.Port()), Addr: ip.As16()}
+		return uint32(unsafe.Sizeof(*sa))
+	}
+	if !ip.Unmap().Is4() {
+		return 0
+	}
+	sa4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
+	*sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Port: htons(addr.Port()), Addr: ip.Unmap().As4()}
+	return uint32(unsafe.Sizeof(*sa4))
+}
+
 // WriteToUDPAddrPort sends b to addr.
 func (r *rawUDP) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	w := r.writer.Get().(*rawWrite)
-	w.b, w.inet6, w.errno, w.n = b, r.inet6, 0, 0
-	ip := addr.Addr()
-	if r.inet6 {
-		w.sa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Port: htons(addr.Port()), Addr: ip.As16()}
-		if ip.Is4() {
-			w.sa6.Addr = netip.AddrFrom16(ip.As16()).As16() // IPv4-mapped on a dual-stack socket
-		}
-	} else {
-		if !ip.Unmap().Is4() {
-			r.writer.Put(w)
-			return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: syscall.EAFNOSUPPORT}
-		}
-		w.sa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Port: htons(addr.Port()), Addr: ip.Unmap().As4()}
+	w.b, w.errno, w.n = b, 0, 0
+	if w.salen = r.putSockaddr(&w.sa, addr); w.salen == 0 {
+		r.writer.Put(w)
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(addr), Err: syscall.EAFNOSUPPORT}
 	}
 	err := r.rc.Write(w.fn)
 	n, errno := w.n, w.errno
@@ -210,7 +212,7 @@ const (
 // of sending one.
 type sendBatch struct {
 	mu     sync.Mutex
-	active int // readers handling a batch
+	active atomic.Int32 // readers handling a batch; changed under mu
 	n      int
 	buf    []byte // the datagrams, back to back
 	off    [sendSlots + 1]int
@@ -227,14 +229,14 @@ type sendBatch struct {
 // datagrams, endBatch after: datagrams sent in between leave together.
 func (r *rawUDP) beginBatch() {
 	r.out.mu.Lock()
-	r.out.active++
+	r.out.active.Add(1)
 	r.out.mu.Unlock()
 }
 
 func (r *rawUDP) endBatch() {
 	q := &r.out
 	q.mu.Lock()
-	q.active--
+	q.active.Add(-1)
 	r.flushLocked()
 	q.mu.Unlock()
 }
@@ -245,13 +247,15 @@ func (r *rawUDP) endBatch() {
 // after what is queued.
 func (r *rawUDP) queue(b []byte, addr netip.AddrPort) bool {
 	q := &r.out
+	if q.active.Load() == 0 {
+		return false // the usual case outside a batch: no lock
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.active == 0 {
+	if q.active.Load() == 0 {
 		return false
 	}
-	ip := addr.Addr()
-	if len(b) > sendBatchBytes || !r.inet6 && !ip.Unmap().Is4() {
+	if len(b) > sendBatchBytes {
 		r.flushLocked()
 		return false
 	}
@@ -259,13 +263,9 @@ func (r *rawUDP) queue(b []byte, addr netip.AddrPort) bool {
 		r.flushLocked()
 	}
 	i := q.n
-	if r.inet6 {
-		q.sa[i] = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Port: htons(addr.Port()), Addr: ip.As16()}
-		q.salen[i] = uint32(unsafe.Sizeof(q.sa[i]))
-	} else {
-		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&q.sa[i]))
-		*sa = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Port: htons(addr.Port()), Addr: ip.Unmap().As4()}
-		q.salen[i] = uint32(unsafe.Sizeof(*sa))
+	if q.salen[i] = r.putSockaddr(&q.sa[i], addr); q.salen[i] == 0 {
+		r.flushLocked()
+		return false // the direct send reports the error
 	}
 	q.off[i] = len(q.buf)
 	q.buf = append(q.buf, b...)
