@@ -27,7 +27,8 @@ func (r *Registrar) Bindings(ctx context.Context, aor string) ([]Binding, error)
 
 // Range calls fn with the live bindings of every AoR that has some, until fn
 // returns false, for admin listings. Its cost is that of scanning the
-// Backend.
+// Backend. fn may keep the bindings (their values) but not the slice, which
+// may be reused for the next AoR.
 func (r *Registrar) Range(ctx context.Context, fn func(aor string, bindings []Binding) bool) error {
 	now := r.clock.Now()
 	err := r.backend.Range(ctx, func(aor string, bs []Binding) bool {

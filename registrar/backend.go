@@ -20,8 +20,10 @@ type Backend interface {
 	// when given the stored ones (as Load returns them): no other Update of
 	// aor may interleave. fn may be called more than once (optimistic
 	// stores retry on conflict) and must not have effects outside its
-	// result. If fn returns an error, nothing changes and Update returns
-	// it. An empty result deletes aor.
+	// result. fn may keep the bindings' values (their strings) but not the
+	// slice cur: a Backend may reuse it once fn returns. If fn returns an
+	// error, nothing changes and Update returns it. An empty result
+	// deletes aor.
 	//
 	// now is the caller's current time: stores that expire data on their
 	// own (a Redis TTL) measure the lifetime of aor's data from it, keeping
@@ -39,7 +41,10 @@ type Backend interface {
 	ByURI(ctx context.Context, uriKey string) ([]Binding, error)
 
 	// Range calls fn with the bindings of every AoR until fn returns
-	// false. Bindings changed while Range runs may or may not be seen.
+	// false. Bindings changed while Range runs may or may not be seen. As
+	// with Update, fn may keep the bindings' values but not the slice,
+	// which a Backend may reuse for the next AoRs (a listing of every
+	// binding then allocates little).
 	Range(ctx context.Context, fn func(aor string, bindings []Binding) bool) error
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,10 @@ type shard struct {
 	mu   sync.Mutex
 	aors map[string]*entry
 	heap []*entry // min-heap on due
+	// cur is where Update decodes the stored bindings it gives fn (which
+	// may not keep the slice), so that a refresh allocates none; emptied
+	// after each Update.
+	cur []registrar.Binding
 }
 
 type entry struct {
@@ -111,11 +116,37 @@ func (b *Backend) Load(ctx context.Context, aor string) ([]registrar.Binding, er
 }
 
 func decodeAll(e *entry) []registrar.Binding {
-	out := make([]registrar.Binding, len(e.recs))
+	return decodeInto(nil, e)
+}
+
+// decodeInto appends e's bindings to dst.
+func decodeInto(dst []registrar.Binding, e *entry) []registrar.Binding {
+	n := len(dst)
+	dst = slices.Grow(dst, len(e.recs))[:n+len(e.recs)]
 	for i := range e.recs {
-		e.recs[i].decode(e.aor, &out[i])
+		e.recs[i].decode(e.aor, &dst[n+i])
 	}
-	return out
+	return dst
+}
+
+// decodeScratch decodes e's bindings into the shard's scratch slice (s.mu
+// is held); a shard keeps at most maxScratch of them between Updates.
+func (s *shard) decodeScratch(e *entry) []registrar.Binding {
+	s.cur = decodeInto(s.cur[:0], e)
+	return s.cur
+}
+
+const maxScratch = 16
+
+// clearScratch drops what the scratch slice refers to (the bindings'
+// strings), and the slice itself after an AoR with many bindings.
+func (s *shard) clearScratch() {
+	if cap(s.cur) > maxScratch {
+		s.cur = nil
+		return
+	}
+	clear(s.cur)
+	s.cur = s.cur[:0]
 }
 
 // Update implements registrar.Backend.
@@ -129,7 +160,8 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	e := s.aors[aor]
 	var cur []registrar.Binding
 	if e != nil {
-		cur = decodeAll(e)
+		cur = s.decodeScratch(e)
+		defer s.clearScratch()
 	}
 	next, err := fn(cur)
 	if err != nil {
@@ -360,6 +392,9 @@ func (b *Backend) Range(ctx context.Context, fn func(string, []registrar.Binding
 		bs  []registrar.Binding
 	}
 	items := make([]item, rangeBatch)
+	// The batch's bindings share one slice, reused by the next batch: fn
+	// may not keep it.
+	var slab []registrar.Binding
 	for i := range b.shards {
 		s := &b.shards[i]
 		s.mu.Lock()
@@ -371,11 +406,15 @@ func (b *Backend) Range(ctx context.Context, fn func(string, []registrar.Binding
 		for len(es) > 0 {
 			batch := es[:min(rangeBatch, len(es))]
 			es = es[len(batch):]
+			clear(slab)
+			slab = slab[:0]
 			s.mu.Lock()
 			for j, e := range batch {
 				items[j] = item{}
 				if len(e.recs) > 0 { // none once removed from the shard
-					items[j] = item{e.aor, decodeAll(e)}
+					n := len(slab)
+					slab = decodeInto(slab, e)
+					items[j] = item{e.aor, slab[n:len(slab):len(slab)]}
 				}
 			}
 			s.mu.Unlock()
