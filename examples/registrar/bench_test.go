@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/siphon-go/siphon/auth"
 	"github.com/siphon-go/siphon/proxy/nat"
 	"github.com/siphon-go/siphon/registrar/memory"
+	"github.com/siphon-go/siphon/sip"
+	"github.com/siphon-go/siphon/transport"
 )
 
 // BenchmarkRegisterDatagram measures the registrar as bench/register.sh
@@ -174,4 +177,38 @@ func (t *registerTemplate) append(b []byte, u, seq int) []byte {
 	b = append(b, user...)
 	b = append(b, t.tail...)
 	return b
+}
+
+// BenchmarkPingTargets measures one round's listing of the NAT pinger
+// (pingTargets) over 100,000 bindings registered as bench/register.sh
+// registers them: from one UDP source, not behind a NAT, so none is a
+// target and the cost is that of looking at each binding.
+func BenchmarkPingTargets(b *testing.B) {
+	const users = 100_000
+	s, conn := noAuthServer(b, &nat.Config{})
+	local := conn.LocalAddr().String()
+	server := s.Addr().String()
+	flow := transport.Flow{Transport: transport.UDP, Local: s.Addr(),
+		Remote: netip.MustParseAddrPort(local)}
+	ctx := transport.NewContext(context.Background(), flow)
+	tmpl := newRegisterTemplate(server, local, users)
+	p := sip.NewParser(0)
+	var msg []byte
+	for u := range users {
+		msg = tmpl.append(msg[:0], u, u+1)
+		m, err := p.Parse(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.reg.Register(ctx, m.(*sip.Request)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := s.pingTargets(context.Background(), func(nat.Target) bool { n++; return true }); err != nil || n != 0 {
+			b.Fatalf("pingTargets: %d targets, %v", n, err)
+		}
+	}
 }
