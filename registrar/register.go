@@ -46,7 +46,7 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 		_ = sip.Respond(w, req, sip.StatusMethodNotAllowed, "", sip.NewHeader("Allow", "REGISTER"))
 		return
 	}
-	res, err := r.Register(ctx, req)
+	reg, stored, now, err := r.register(ctx, req)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			r.log.Warn("registrar: REGISTER failed", "err", err, "call-id", callIDOf(req))
@@ -54,7 +54,30 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 		_ = sip.RespondError(w, req, err)
 		return
 	}
-	_ = w.WriteResponse(res)
+	if ew, ok := w.(sip.EncodedWriter); ok && r.writeEncoded(ctx, ew, req, reg, stored, now) {
+		return
+	}
+	_ = w.WriteResponse(r.ok(ctx, req, reg, stored, now))
+}
+
+// writeEncoded sends the 200 OK encoded straight from req and the bindings,
+// without building a Response (a stateless registrar's hot path: about a
+// kilobyte and a tenth of the CPU of a REGISTER less). It reports false,
+// having sent nothing, when w cannot take it.
+func (r *Registrar) writeEncoded(ctx context.Context, w sip.EncodedWriter, req *sip.Request, reg *register, bs []Binding, now time.Time) bool {
+	bp := r.bufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			r.bufs.Put(bp)
+		}
+	}()
+	b, ok := r.appendOK(ctx, (*bp)[:0], req, reg, bs, now)
+	*bp = b
+	if !ok {
+		return false
+	}
+	sent, _ := w.WriteEncoded(sip.StatusOK, b)
+	return sent
 }
 
 func callIDOf(req *sip.Request) string {
@@ -118,17 +141,27 @@ type register struct {
 // URI. The flow the request came on (transport.FlowFromContext) is stored with
 // the bindings. A REGISTER without Contact only lists the bindings.
 func (r *Registrar) Register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	reg, stored, now, err := r.register(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.ok(ctx, req, reg, stored, now), nil
+}
+
+// register is Register up to the 200 OK: the request checked, the bindings
+// after it and the time it was applied.
+func (r *Registrar) register(ctx context.Context, req *sip.Request) (*register, []Binding, time.Time, error) {
 	now := r.clock.Now()
 	reg, err := r.check(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, now, err
 	}
 	var evs []Event
 	var stored []Binding
 	if reg.query {
 		bs, err := r.backend.Load(ctx, reg.aor)
 		if err != nil {
-			return nil, r.unavailable(err)
+			return nil, nil, now, r.unavailable(err)
 		}
 		stored = bs
 	} else {
@@ -140,16 +173,16 @@ func (r *Registrar) Register(ctx context.Context, req *sip.Request) (*sip.Respon
 		if err != nil {
 			var se *sip.StatusError
 			if errors.As(err, &se) {
-				return nil, err
+				return nil, nil, now, err
 			}
-			return nil, r.unavailable(err)
+			return nil, nil, now, r.unavailable(err)
 		}
 		if !reg.wildcard {
 			r.track(reg.aor, reg.flow, reg.hasFlow, len(reg.paths) > 0)
 		}
 		r.emit(evs)
 	}
-	return r.ok(ctx, req, reg, stored, now), nil
+	return reg, stored, now, nil
 }
 
 func (r *Registrar) unavailable(err error) error {
@@ -562,27 +595,13 @@ func (r *Registrar) tooMany() error {
 // ok builds the 200 OK of RFC 3261 §10.3 step 8.
 func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs []Binding, now time.Time) *sip.Response {
 	res := sip.NewResponse(req, sip.StatusOK, "")
-	var b strings.Builder
+	var buf []byte
 	for i := range bs {
-		bd := &bs[i]
-		if !bd.Live(now) {
+		if !bs[i].Live(now) {
 			continue
 		}
-		b.Reset()
-		b.Grow(len(bd.Contact) + len(";expires=4294967295"))
-		b.WriteString(bd.Contact)
-		b.WriteString(";expires=")
-		var num [20]byte
-		b.Write(strconv.AppendInt(num[:0], int64(remaining(bd.Expires, now)/time.Second), 10))
-		if reg.gruu && bd.Instance != "" {
-			// RFC 5627 §5.2: pub-gruu and a fresh temp-gruu.
-			b.WriteString(`;pub-gruu="`)
-			b.WriteString(publicGRUU(bd.AoR, bd.Instance))
-			b.WriteString(`";temp-gruu="`)
-			b.WriteString(r.gruu.temp(bd.AoR, bd.Instance, bd.CallID))
-			b.WriteByte('"')
-		}
-		res.AppendHeader(sip.NewHeader("Contact", b.String()))
+		buf = r.appendContact(buf[:0], reg, &bs[i], now)
+		res.AppendHeader(sip.NewHeader("Contact", string(buf)))
 	}
 	res.AppendHeader(r.date(now))
 	if reg.echoPath {
@@ -598,6 +617,69 @@ func (r *Registrar) ok(ctx context.Context, req *sip.Request, reg *register, bs 
 	}
 	res.AppendHeader(r.supported)
 	return res
+}
+
+// appendOK appends the 200 OK that ok builds, encoded (its fields in
+// another order: Content-Length last), or reports false when
+// sip.AppendResponseHead declines req.
+func (r *Registrar) appendOK(ctx context.Context, b []byte, req *sip.Request, reg *register, bs []Binding, now time.Time) ([]byte, bool) {
+	b, ok := sip.AppendResponseHead(b, req, sip.StatusOK, "")
+	if !ok {
+		return b, false
+	}
+	for i := range bs {
+		if !bs[i].Live(now) {
+			continue
+		}
+		b = append(b, "Contact: "...)
+		b = r.appendContact(b, reg, &bs[i], now)
+		b = append(b, "\r\n"...)
+	}
+	b = appendField(b, "Date", r.date(now).Value())
+	if reg.echoPath {
+		b = append(b, "Path: "...)
+		for i, p := range reg.paths {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, p...)
+		}
+		b = append(b, "\r\n"...)
+	}
+	if r.cfg.ServiceRoute != nil {
+		for _, sr := range r.cfg.ServiceRoute(ctx, reg.aor) {
+			b = appendField(b, "Service-Route", sr.String())
+		}
+	}
+	if reg.outbound {
+		b = append(b, "Require: outbound\r\n"...)
+	}
+	b = appendField(b, "Supported", r.supported.Value())
+	return append(b, "Content-Length: 0\r\n\r\n"...), true
+}
+
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// appendContact appends the Contact value of the 200 OK for bd: as stored,
+// with the remaining lifetime and, for a UA that supports GRUU, its GRUUs.
+func (r *Registrar) appendContact(b []byte, reg *register, bd *Binding, now time.Time) []byte {
+	b = append(b, bd.Contact...)
+	b = append(b, ";expires="...)
+	b = strconv.AppendInt(b, int64(remaining(bd.Expires, now)/time.Second), 10)
+	if reg.gruu && bd.Instance != "" {
+		// RFC 5627 §5.2: pub-gruu and a fresh temp-gruu.
+		b = append(b, `;pub-gruu="`...)
+		b = append(b, publicGRUU(bd.AoR, bd.Instance)...)
+		b = append(b, `";temp-gruu="`...)
+		b = append(b, r.gruu.temp(bd.AoR, bd.Instance, bd.CallID)...)
+		b = append(b, '"')
+	}
+	return b
 }
 
 // httpDate is the RFC 1123 date of the SIP Date header (RFC 3261 §20.17).

@@ -84,6 +84,12 @@ func createsDialog(m RequestMethod) bool {
 // the same for every response to one request and for its retransmissions, and
 // differs between the branches of a forked request.
 func ToTag(req *Request) string {
+	var buf [16]byte
+	return string(appendToTag(buf[:0], req))
+}
+
+// appendToTag appends ToTag(req) to b.
+func appendToTag(b []byte, req *Request) []byte {
 	// FNV-1a, 64 bit, inline: no hash.Hash allocation per response.
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
@@ -119,5 +125,5 @@ func ToTag(req *Request) string {
 		buf[i] = digits[h&0xf]
 		h >>= 4
 	}
-	return string(buf[:])
+	return append(b, buf[:]...)
 }

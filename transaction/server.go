@@ -267,6 +267,20 @@ func (w *statelessWriter) WriteResponse(res *sip.Response) error {
 	return w.l.tp.SendMessage(res, transport.ResponseTarget(w.req, w.flow), nil)
 }
 
+// WriteEncoded implements sip.EncodedWriter: a stateless response keeps
+// nothing, so one its handler encoded goes out as it is, unless a
+// transport Rewriter must see it.
+func (w *statelessWriter) WriteEncoded(code int, data []byte) (bool, error) {
+	if w.final {
+		return false, sip.ErrFinalSent
+	}
+	sent, err := w.l.tp.SendEncodedResponse(data, transport.ResponseTarget(w.req, w.flow))
+	if sent {
+		w.final = code >= 200
+	}
+	return sent, err
+}
+
 // ServeACK implements TU.
 func (s *Server) ServeACK(req *sip.Request, f transport.Flow) {
 	if s.shutting.Load() {

@@ -69,3 +69,44 @@ func TestStatelessRequestsKeepNoTransaction(t *testing.T) {
 	require.EqualValues(t, 5, calls.Load(), "the INVITE's retransmission never reaches the handler")
 	require.Equal(t, 1, uas.Transactions.Len())
 }
+
+// A stateless UAS's writer takes a response its handler encoded (it keeps
+// nothing to retransmit); a transaction's writer does not offer to.
+func TestStatelessWriterSendsEncodedResponses(t *testing.T) {
+	results := make(chan []any, 4)
+	h := sip.HandlerFunc(func(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
+		ew, ok := w.(sip.EncodedWriter)
+		if !ok {
+			results <- []any{false}
+			_ = sip.Respond(w, req, 200, "")
+			return
+		}
+		b, _ := sip.AppendResponseHead(nil, req, 200, "Encoded")
+		b = append(b, "Content-Length: 0\r\n\r\n"...)
+		sent, err := ew.WriteEncoded(200, b)
+		_, again := ew.WriteEncoded(200, b)
+		results <- []any{true, sent, err, again, w.WriteResponse(sip.NewResponse(req, 200, ""))}
+	})
+	clock := siptest.NewClock()
+	n := siptest.NewNetwork(siptest.NetworkConfig{Clock: clock})
+	log := &sendLog{clock: clock, start: clock.Now()}
+	uas := siptest.NewStack(t, n, "192.0.2.20:5060", siptest.StackConfig{
+		Handler:     h,
+		Transaction: transaction.Config{TryingDelay: transaction.NoTrying},
+		Transport:   transport.Config{Tap: log},
+		Server:      transaction.ServerConfig{Stateless: func(r *sip.Request) bool { return r.Method == sip.MESSAGE }},
+	})
+	c := rawClient(t, n)
+	msg := "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKe1\r\n" +
+		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n" +
+		"Call-ID: e1\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+	c.send(t, uas.Addr, msg)
+	require.Equal(t, []any{true, true, nil, sip.ErrFinalSent, sip.ErrFinalSent}, <-results)
+	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 200 Encoded")) == 1 }, time.Second, time.Millisecond)
+
+	c.send(t, uas.Addr, strings.NewReplacer("MESSAGE", "OPTIONS", "z9hG4bKe1", "z9hG4bKe2").Replace(msg))
+	require.Equal(t, []any{false}, <-results)
+	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 200 OK")) == 1 }, time.Second, time.Millisecond)
+	require.Len(t, log.times("SIP/2.0 500"), 0, "no 500 after an encoded final")
+	require.Len(t, log.times("SIP/2.0 200 Encoded"), 1)
+}

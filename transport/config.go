@@ -200,6 +200,15 @@ type Rewriter interface {
 	Outbound(msg sip.Message, t Target) (sip.Message, bool)
 }
 
+// Passthrough is implemented by a Rewriter whose Outbound may leave alone
+// every response that carries no Server or User-Agent field: while
+// PassesEncoded reports true, Layer.SendEncodedResponse sends a response its
+// handler encoded without Outbound seeing it (there is no message to show
+// it). A Rewriter that does not implement it always sees every message.
+type Passthrough interface {
+	PassesEncoded() bool
+}
+
 // ChainRewriters returns a Rewriter running rws in turn: in order inbound,
 // in reverse order outbound, so the first is the one nearest the wire on
 // both paths. Nil entries are skipped; with a single Rewriter it is returned
@@ -229,6 +238,21 @@ func (c chain) Inbound(msg sip.Message, f Flow) bool {
 		}
 	}
 	return true
+}
+
+// PassesEncoded implements Passthrough: when each of the chain does.
+func (c chain) PassesEncoded() bool {
+	for _, rw := range c {
+		if !passes(rw) {
+			return false
+		}
+	}
+	return true
+}
+
+func passes(rw Rewriter) bool {
+	p, ok := rw.(Passthrough)
+	return ok && p.PassesEncoded()
 }
 
 func (c chain) Outbound(msg sip.Message, t Target) (sip.Message, bool) {

@@ -386,6 +386,25 @@ func (l *Layer) sendDatagram(res *sip.Response, t Target) error {
 	return err
 }
 
+// SendEncodedResponse sends data, a response its handler encoded (see
+// sip.EncodedWriter: no Server or User-Agent field), to t as SendMessage
+// sends a response. It reports false, sending nothing, when a Rewriter is
+// configured that does not pass such responses (Passthrough): the response
+// must then go through SendMessage for the Rewriter to see it. data is not
+// kept after it returns (a stream's queue gets a copy).
+func (l *Layer) SendEncodedResponse(data []byte, t Target) (bool, error) {
+	if rw := l.cfg.Rewriter; rw != nil && !passes(rw) {
+		return false, nil
+	}
+	if len(data) > l.cfg.MaxMessageSize {
+		return true, ErrMessageTooLarge
+	}
+	if t.Transport != UDP {
+		data = bytes.Clone(data)
+	}
+	return true, l.Send(data, t, nil)
+}
+
 func (l *Layer) fillVia(via *sip.ViaHeader, t Target) error {
 	ln := l.listenerFor(t)
 	if ln == nil {

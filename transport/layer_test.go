@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -694,4 +695,60 @@ func TestUDPDatagramsQueuedWhileBusyArriveWhole(t *testing.T) {
 			require.Len(t, res.Body(), 50000)
 		}
 	}
+}
+
+// passRW is a Rewriter that lets encoded responses by (Passthrough) while
+// pass is set, counting what it sees.
+type passRW struct {
+	pass bool
+	out  atomic.Int64
+}
+
+func (p *passRW) Inbound(sip.Message, Flow) bool { return true }
+
+func (p *passRW) Outbound(msg sip.Message, _ Target) (sip.Message, bool) {
+	p.out.Add(1)
+	return msg, true
+}
+
+func (p *passRW) PassesEncoded() bool { return p.pass }
+
+// SendEncodedResponse sends a response a handler encoded when no Rewriter
+// needs to see it: none configured, or each of the chain a Passthrough that
+// passes now. Otherwise it sends nothing and says so; too large is refused.
+func TestSendEncodedResponse(t *testing.T) {
+	res := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK-enc\r\n" +
+		"From: <sip:a@example.com>;tag=1\r\nTo: <sip:a@example.com>;tag=2\r\nCall-ID: enc\r\n" +
+		"CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n")
+	b, sb := newLayer(t, Config{}, UDP)
+	to := Target{Transport: UDP, Addr: listenerAddr(t, b, UDP)}
+
+	pass := &passRW{pass: true}
+	for _, c := range []struct {
+		name string
+		rw   Rewriter
+		sent bool
+	}{
+		{"no rewriter", nil, true},
+		{"passthrough", pass, true},
+		{"chain of passthroughs", ChainRewriters(pass, &passRW{pass: true}), true},
+		{"passthrough not passing", &passRW{}, false},
+		{"chain with one that needs the message", ChainRewriters(pass, &upperUA{}), false},
+	} {
+		a, _ := newLayer(t, Config{Rewriter: c.rw, MaxMessageSize: 300}, UDP)
+		sent, err := a.SendEncodedResponse(res, to)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.sent, sent, c.name)
+		if c.sent {
+			got := sb.next(t)
+			require.Equal(t, 200, got.msg.(*sip.Response).StatusCode, c.name)
+		} else {
+			sb.none(t, 50*time.Millisecond)
+		}
+		_, err = a.SendEncodedResponse(append(bytes.Repeat([]byte{'x'}, 300), res...), to)
+		if c.sent {
+			require.ErrorIs(t, err, ErrMessageTooLarge, c.name)
+		}
+	}
+	require.Zero(t, pass.out.Load(), "a Passthrough's Outbound saw an encoded response")
 }

@@ -221,6 +221,9 @@ func (x *Fixer) Outbound(msg sip.Message, _ transport.Target) (sip.Message, bool
 	return msg, true
 }
 
+// PassesEncoded implements transport.Passthrough: Outbound changes nothing.
+func (x *Fixer) PassesEncoded() bool { return true }
+
 // NATed reports whether Config.Tests detect a NAT between a contact
 // registered as contact and the flow f it was registered over (the Contact
 // tests of DetectContact: a private contact, the source host on another

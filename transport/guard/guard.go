@@ -645,6 +645,14 @@ func (g *Guard) Outbound(msg sip.Message, _ transport.Target) (sip.Message, bool
 	return g.header.apply(msg), true
 }
 
+// PassesEncoded implements transport.Passthrough: Outbound changes nothing
+// of a response without Server or User-Agent unless HeaderPolicy.Value
+// (which adds Server) is set.
+func (g *Guard) PassesEncoded() bool {
+	p := g.header.p.Load()
+	return p == nil || p.Strip || p.Value == ""
+}
+
 // Stats returns the counters.
 func (g *Guard) Stats() Stats {
 	st := Stats{
