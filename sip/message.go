@@ -101,7 +101,7 @@ func checkURI(s string) error {
 	}
 	// Neither SIP-URI nor absoluteURI allows these unescaped (RFC 3261
 	// §25.1); sipgo's parameter parser would misread a quote.
-	if strings.ContainsAny(s, "\" \t\r\n<>") {
+	if uriForbidden.in(s) {
 		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid character")}
 	}
 	return nil
@@ -117,7 +117,7 @@ func checkSIPURI(s string, u *Uri) error {
 	}
 	// Neither user nor password may hold an unescaped ':' or '@' (RFC 3261
 	// §25.1); "sip:a::@h" would otherwise reformat as a different URI.
-	if strings.ContainsAny(u.User, ":@") || strings.ContainsAny(u.Password, ":@") {
+	if userinfoForbidden.in(u.User) || userinfoForbidden.in(u.Password) {
 		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid userinfo")}
 	}
 	return nil

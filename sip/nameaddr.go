@@ -111,14 +111,14 @@ func parseNameAddrInto(s string, display *string, u *Uri, params *HeaderParams) 
 		}
 		uri = trimLWS(rest[:k])
 		rest = rest[k:]
-		if strings.ContainsAny(uri, "?, \t<>\"") {
+		if addrSpecForbidden.in(uri) {
 			return errBadAddrSpec
 		}
 	}
 	if uri == "" {
 		return errEmptyValue
 	}
-	if strings.ContainsAny(uri, " \t") {
+	if lws.in(uri) {
 		return errBadAddrSpec
 	}
 	if err := parseURIInto(uri, u); err != nil {

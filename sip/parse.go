@@ -240,7 +240,7 @@ func parseStartLine(line string) (Message, error) {
 		return nil, &ParseError{What: "request line", Input: line, Err: errStartLine}
 	}
 	uri := line[i+1 : j]
-	if strings.ContainsAny(uri, " \t") {
+	if lws.in(uri) {
 		return nil, &ParseError{What: "request line", Input: line, Err: errStartLine}
 	}
 	req := sipgo.NewRequest(RequestMethod(line[:i]), Uri{})
@@ -487,7 +487,7 @@ func parseVia(s string, v *ViaHeader) error {
 	v.Transport = s[:i]
 	s = trimLWS(s[i:])
 	// sent-by: host or [IPv6], then an optional port.
-	end := strings.IndexAny(s, "; \t")
+	end := sentByEnd.index(s)
 	if end < 0 {
 		end = len(s)
 	}

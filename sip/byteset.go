@@ -1,0 +1,39 @@
+package sip
+
+// byteSet is a set of ASCII bytes to scan strings for. strings.ContainsAny
+// and IndexAny build one on every call, which showed in the parser's
+// profile; these are built once and only read.
+type byteSet [8]uint32
+
+func makeByteSet(chars string) byteSet {
+	var s byteSet
+	for i := 0; i < len(chars); i++ {
+		c := chars[i]
+		s[c>>5] |= 1 << (c & 31)
+	}
+	return s
+}
+
+func (s *byteSet) has(c byte) bool { return s[c>>5]&(1<<(c&31)) != 0 }
+
+// index returns the index of the first byte of str in s, or -1.
+func (s *byteSet) index(str string) int {
+	for i := 0; i < len(str); i++ {
+		if s.has(str[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// in reports whether str holds a byte of s.
+func (s *byteSet) in(str string) bool { return s.index(str) >= 0 }
+
+// The sets the parser scans for.
+var (
+	uriForbidden      = makeByteSet("\" \t\r\n<>") // never unescaped in a URI (RFC 3261 §25.1)
+	addrSpecForbidden = makeByteSet("?, \t<>\"")   // not in an addr-spec without brackets (§20)
+	userinfoForbidden = makeByteSet(":@")          // not unescaped in user or password
+	lws               = makeByteSet(" \t")         // linear white space within a line
+	sentByEnd         = makeByteSet("; \t")        // ends a Via's sent-by
+)
