@@ -21,9 +21,10 @@ type Backend interface {
 	// aor may interleave. fn may be called more than once (optimistic
 	// stores retry on conflict) and must not have effects outside its
 	// result. fn may keep the bindings' values (their strings) but not the
-	// slice cur: a Backend may reuse it once fn returns. If fn returns an
-	// error, nothing changes and Update returns it. An empty result
-	// deletes aor.
+	// slice cur: a Backend may reuse it once fn returns. Likewise the
+	// Backend stores what fn returns but not the slice, which its caller
+	// reuses once Update returns. If fn returns an error, nothing changes
+	// and Update returns it. An empty result deletes aor.
 	//
 	// now is the caller's current time: stores that expire data on their
 	// own (a Redis TTL) measure the lifetime of aor's data from it, keeping

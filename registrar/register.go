@@ -36,7 +36,9 @@ var (
 
 // ServeSIP implements sip.Handler. It answers REGISTER as Register does and
 // other methods 405 with Allow: REGISTER (an ACK is ignored). Backend failures
-// are logged and answered 503.
+// are logged and answered 503. When w is a sip.EncodedWriter (a stateless
+// transaction's, transaction.ServerConfig.Stateless) the 200 OK is encoded
+// straight from the request and the bindings, without building a Response.
 func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip.Request) {
 	switch req.Method {
 	case sip.REGISTER:
@@ -46,7 +48,7 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 		_ = sip.Respond(w, req, sip.StatusMethodNotAllowed, "", sip.NewHeader("Allow", "REGISTER"))
 		return
 	}
-	reg, stored, now, err := r.register(ctx, req)
+	wk, err := r.register(ctx, req)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			r.log.Warn("registrar: REGISTER failed", "err", err, "call-id", callIDOf(req))
@@ -54,10 +56,11 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 		_ = sip.RespondError(w, req, err)
 		return
 	}
-	if ew, ok := w.(sip.EncodedWriter); ok && r.writeEncoded(ctx, ew, req, reg, stored, now) {
+	defer r.release(wk)
+	if ew, ok := w.(sip.EncodedWriter); ok && r.writeEncoded(ctx, ew, req, &wk.reg, wk.stored, wk.now) {
 		return
 	}
-	_ = w.WriteResponse(r.ok(ctx, req, reg, stored, now))
+	_ = w.WriteResponse(r.ok(ctx, req, &wk.reg, wk.stored, wk.now))
 }
 
 // writeEncoded sends the 200 OK encoded straight from req and the bindings,
@@ -141,48 +144,82 @@ type register struct {
 // URI. The flow the request came on (transport.FlowFromContext) is stored with
 // the bindings. A REGISTER without Contact only lists the bindings.
 func (r *Registrar) Register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	reg, stored, now, err := r.register(ctx, req)
+	wk, err := r.register(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return r.ok(ctx, req, reg, stored, now), nil
+	defer r.release(wk)
+	return r.ok(ctx, req, &wk.reg, wk.stored, wk.now), nil
+}
+
+// work is one REGISTER in progress, pooled (a REGISTER allocated about
+// 700 bytes for it): the request checked, the bindings after it, and the
+// Backend.Update function bound to them.
+type work struct {
+	reg    register
+	now    time.Time
+	evs    []Event
+	stored []Binding
+	next   [1]Binding // stored's first backing array
+	update func(cur []Binding) ([]Binding, error)
+}
+
+func (r *Registrar) newWork() any {
+	w := &work{}
+	w.update = func(cur []Binding) ([]Binding, error) {
+		next, evs, err := r.apply(&w.reg, cur, w.now, w.next[:0])
+		w.evs, w.stored = evs, next
+		return next, err
+	}
+	return w
+}
+
+// release returns w to the pool, keeping none of the request's strings.
+func (r *Registrar) release(w *work) {
+	w.reg = register{}
+	w.evs, w.stored = nil, nil
+	clear(w.next[:])
+	r.works.Put(w)
 }
 
 // register is Register up to the 200 OK: the request checked, the bindings
-// after it and the time it was applied.
-func (r *Registrar) register(ctx context.Context, req *sip.Request) (*register, []Binding, time.Time, error) {
-	now := r.clock.Now()
-	reg, err := r.check(ctx, req)
-	if err != nil {
-		return nil, nil, now, err
+// after it and the time it was applied, in a work to release.
+func (r *Registrar) register(ctx context.Context, req *sip.Request) (*work, error) {
+	w := r.works.Get().(*work)
+	w.now = r.clock.Now()
+	if err := r.process(ctx, req, w); err != nil {
+		r.release(w)
+		return nil, err
 	}
-	var evs []Event
-	var stored []Binding
+	return w, nil
+}
+
+// process checks req and applies it to the Backend, filling w.
+func (r *Registrar) process(ctx context.Context, req *sip.Request, w *work) error {
+	reg := &w.reg
+	if err := r.check(ctx, req, reg); err != nil {
+		return err
+	}
 	if reg.query {
 		bs, err := r.backend.Load(ctx, reg.aor)
 		if err != nil {
-			return nil, nil, now, r.unavailable(err)
+			return r.unavailable(err)
 		}
-		stored = bs
-	} else {
-		err := r.backend.Update(ctx, reg.aor, now, func(cur []Binding) ([]Binding, error) {
-			next, e, err := r.apply(reg, cur, now)
-			evs, stored = e, next
-			return next, err
-		})
-		if err != nil {
-			var se *sip.StatusError
-			if errors.As(err, &se) {
-				return nil, nil, now, err
-			}
-			return nil, nil, now, r.unavailable(err)
-		}
-		if !reg.wildcard {
-			r.track(reg.aor, reg.flow, reg.hasFlow, len(reg.paths) > 0)
-		}
-		r.emit(evs)
+		w.stored = bs
+		return nil
 	}
-	return reg, stored, now, nil
+	if err := r.backend.Update(ctx, reg.aor, w.now, w.update); err != nil {
+		var se *sip.StatusError
+		if errors.As(err, &se) {
+			return err
+		}
+		return r.unavailable(err)
+	}
+	if !reg.wildcard {
+		r.track(reg.aor, reg.flow, reg.hasFlow, len(reg.paths) > 0)
+	}
+	r.emit(w.evs)
+	return nil
 }
 
 func (r *Registrar) unavailable(err error) error {
@@ -203,35 +240,35 @@ func badRequest(reason string) error {
 
 // check validates req and gathers what applying it needs, without touching
 // the Backend.
-func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, error) {
+func (r *Registrar) check(ctx context.Context, req *sip.Request, reg *register) error {
 	hs, err := scanHeaders(req)
 	if err != nil {
-		return nil, badRequest("Bad Header List")
+		return badRequest("Bad Header List")
 	}
 	if un := r.unsupported(hs.require); len(un) > 0 {
-		return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: requires %s", ErrBadRequest, strings.Join(un, ", ")),
+		return refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: requires %s", ErrBadRequest, strings.Join(un, ", ")),
 			sip.NewHeader("Unsupported", strings.Join(un, ", ")))
 	}
 	to, cid, cseq := req.To(), req.CallID(), req.CSeq()
 	if to == nil || cid == nil || cseq == nil {
-		return nil, badRequest("Missing To, Call-ID or CSeq")
+		return badRequest("Missing To, Call-ID or CSeq")
 	}
 	aor, err := AoR(to.Address)
 	if err != nil {
-		return nil, refuse(sip.StatusNotFound, "", fmt.Errorf("%w: %w", ErrNotFound, err))
+		return refuse(sip.StatusNotFound, "", fmt.Errorf("%w: %w", ErrNotFound, err))
 	}
 	if !r.servesDomain(to.Address.Host) {
-		return nil, refuse(sip.StatusNotFound, "", fmt.Errorf("%w: domain %q", ErrNotFound, to.Address.Host))
+		return refuse(sip.StatusNotFound, "", fmt.Errorf("%w: domain %q", ErrNotFound, to.Address.Host))
 	}
 	// Before anything reads or writes a binding: a spoofed AoR must not
 	// even clear the victim's bindings (Contact: *).
 	if r.cfg.AuthUser != nil {
 		user, ok := r.cfg.AuthUser(ctx)
 		if !ok || !userOwns(user, to.Address) {
-			return nil, refuse(sip.StatusForbidden, "", fmt.Errorf("%w: %q registering %s", ErrForbidden, user, aor))
+			return refuse(sip.StatusForbidden, "", fmt.Errorf("%w: %q registering %s", ErrForbidden, user, aor))
 		}
 	}
-	reg := &register{aor: aor, callID: cid.Value(), cseq: cseq.SeqNo, userAgent: hs.userAgent}
+	*reg = register{aor: aor, callID: cid.Value(), cseq: cseq.SeqNo, userAgent: hs.userAgent}
 	reg.flow, reg.hasFlow = transport.FlowFromContext(ctx)
 	reg.gruu = !r.cfg.NoGRUU && hs.supGRUU
 	outboundOK := !r.cfg.NoOutbound && hs.supOutbound
@@ -240,7 +277,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 	if hs.hasExpires {
 		n, err := parseDelta(hs.expires)
 		if err != nil || hs.manyExpires {
-			return nil, badRequest("Bad Expires")
+			return badRequest("Bad Expires")
 		}
 		hdrExp = n
 	}
@@ -248,7 +285,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 	raws := hs.contacts
 	if len(raws) == 0 {
 		reg.query = true
-		return reg, nil
+		return nil
 	}
 	reg.contacts = reg.one[:0]
 	tooBrief := false
@@ -256,19 +293,19 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 	for _, raw := range raws {
 		na, err := sip.ParseNameAddr(raw)
 		if err != nil {
-			return nil, badRequest("Bad Contact")
+			return badRequest("Bad Contact")
 		}
 		if na.URI.Wildcard {
 			// RFC 3261 §10.3 step 6.
 			if len(raws) != 1 || !hasHdrExp || hdrExp != 0 {
-				return nil, badRequest("Wildcard Contact Needs Expires 0 Alone")
+				return badRequest("Wildcard Contact Needs Expires 0 Alone")
 			}
 			reg.wildcard = true
 			break
 		}
 		if _, ok := na.URI.UriParams.Get("gr"); ok {
 			// RFC 5627 §5.1: a GRUU cannot be registered as a contact.
-			return nil, refuse(sip.StatusForbidden, "Contact Is A GRUU", fmt.Errorf("%w: contact is a GRUU", ErrBadRequest))
+			return refuse(sip.StatusForbidden, "Contact Is A GRUU", fmt.Errorf("%w: contact is a GRUU", ErrBadRequest))
 		}
 		c := reqContact{uriKey: URIKey(na.URI), instance: instanceOf(&na)}
 		var secs uint32
@@ -276,7 +313,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		case ok:
 			n, err := parseDelta(v)
 			if err != nil {
-				return nil, badRequest("Bad Contact Expires")
+				return badRequest("Bad Contact Expires")
 			}
 			secs = n
 		case hasHdrExp:
@@ -286,7 +323,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		}
 		if q, ok := na.Param("q"); ok {
 			if _, err := parseQ(q); err != nil {
-				return nil, badRequest("Bad q Value")
+				return badRequest("Bad q Value")
 			}
 		}
 		if secs > 0 {
@@ -299,7 +336,7 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		if id, ok := na.Param("reg-id"); ok && outboundOK && c.instance != "" {
 			n, err := parseDelta(id)
 			if err != nil || n == 0 || n > 1<<31-1 {
-				return nil, badRequest("Bad reg-id")
+				return badRequest("Bad reg-id")
 			}
 			c.regID = n
 			regIDs++
@@ -309,24 +346,24 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		reg.contacts = append(reg.contacts, c)
 	}
 	if tooBrief {
-		return nil, refuse(sip.StatusIntervalTooBrief, "", ErrTooBrief,
+		return refuse(sip.StatusIntervalTooBrief, "", ErrTooBrief,
 			sip.NewHeader("Min-Expires", strconv.Itoa(int(r.cfg.MinExpires/time.Second))))
 	}
 	if regIDs > 1 {
 		// RFC 5626 §6: one flow per REGISTER.
-		return nil, badRequest("More Than One reg-id")
+		return badRequest("More Than One reg-id")
 	}
 
 	if len(hs.paths) > 0 {
 		for _, p := range hs.paths {
 			if _, err := sip.ParseNameAddr(p); err != nil {
-				return nil, badRequest("Bad Path")
+				return badRequest("Bad Path")
 			}
 		}
 		paths, supported := hs.paths, hs.supPath
 		if !supported && !r.cfg.LenientPath {
 			// RFC 3327 §5.3.
-			return nil, refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: Path without Supported: path", ErrBadRequest),
+			return refuse(sip.StatusBadExtension, "", fmt.Errorf("%w: Path without Supported: path", ErrBadRequest),
 				sip.NewHeader("Unsupported", "path"))
 		}
 		reg.paths, reg.echoPath = paths, supported
@@ -337,13 +374,13 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request) (*register, err
 		if n := len(reg.paths); n > 0 {
 			first, err := sip.ParseNameAddr(reg.paths[n-1])
 			if _, ok := first.URI.UriParams.Get("ob"); err != nil || !ok {
-				return nil, refuse(439, "First Hop Lacks Outbound Support",
+				return refuse(439, "First Hop Lacks Outbound Support",
 					fmt.Errorf("%w: first hop lacks outbound", ErrBadRequest))
 			}
 		}
 		reg.outbound = true
 	}
-	return reg, nil
+	return nil
 }
 
 func (r *Registrar) unsupported(require []string) []string {
@@ -463,7 +500,7 @@ func nameAddrHead(raw string) string {
 // apply computes the bindings of the AoR after reg, from the stored ones,
 // and the events the change makes. It is the Backend.Update function, so it
 // must be repeatable.
-func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Binding, []Event, error) {
+func (r *Registrar) apply(reg *register, cur []Binding, now time.Time, buf []Binding) ([]Binding, []Event, error) {
 	evs := eventLog{on: r.nsubs.Load() > 0}
 	// Room for the stored bindings and the contacts that add one: a
 	// refresh, the usual REGISTER, then needs no more than cur (a Binding
@@ -474,7 +511,10 @@ func (r *Registrar) apply(reg *register, cur []Binding, now time.Time) ([]Bindin
 			added++
 		}
 	}
-	next := make([]Binding, 0, len(cur)+added)
+	next := buf[:0]
+	if cap(next) < len(cur)+added {
+		next = make([]Binding, 0, len(cur)+added)
+	}
 	for i := range cur {
 		if cur[i].Live(now) {
 			next = append(next, cur[i])

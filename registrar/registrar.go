@@ -188,6 +188,7 @@ type Registrar struct {
 	supported sip.Header // shared by every 200 OK: headers are immutable
 	dateCache atomic.Pointer[cachedDate]
 	bufs      sync.Pool // *[]byte for encoded 200 OKs
+	works     sync.Pool // *work
 
 	sweepMu sync.Mutex
 	closed  bool
@@ -250,6 +251,7 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 	r.gruu = newGRUUCodec(cfg.Secret)
 	r.supported = sip.NewHeader("Supported", r.supportedTags())
 	r.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	r.works.New = r.newWork
 	if cfg.Liveness {
 		r.flows = newFlowIndex(cfg.MaxFlows)
 		r.flowWG.Add(1)
