@@ -34,15 +34,7 @@ func TestStatelessRequestsKeepNoTransaction(t *testing.T) {
 		_ = sip.Respond(w, req, 202, "")
 		secondFinal <- sip.Respond(w, req, 200, "")
 	})
-	clock := siptest.NewClock()
-	n := siptest.NewNetwork(siptest.NetworkConfig{Clock: clock})
-	log := &sendLog{clock: clock, start: clock.Now()}
-	uas := siptest.NewStack(t, n, "192.0.2.20:5060", siptest.StackConfig{
-		Handler:     h,
-		Transaction: transaction.Config{TryingDelay: transaction.NoTrying},
-		Transport:   transport.Config{Tap: log},
-		Server:      transaction.ServerConfig{Stateless: func(*sip.Request) bool { return true }},
-	})
+	uas, n, log := statelessUAS(t, h, func(*sip.Request) bool { return true })
 	c := rawClient(t, n)
 	msg := "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKs1\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n" +
@@ -87,15 +79,7 @@ func TestStatelessWriterSendsEncodedResponses(t *testing.T) {
 		_, again := ew.WriteEncoded(200, b)
 		results <- []any{true, sent, err, again, w.WriteResponse(sip.NewResponse(req, 200, ""))}
 	})
-	clock := siptest.NewClock()
-	n := siptest.NewNetwork(siptest.NetworkConfig{Clock: clock})
-	log := &sendLog{clock: clock, start: clock.Now()}
-	uas := siptest.NewStack(t, n, "192.0.2.20:5060", siptest.StackConfig{
-		Handler:     h,
-		Transaction: transaction.Config{TryingDelay: transaction.NoTrying},
-		Transport:   transport.Config{Tap: log},
-		Server:      transaction.ServerConfig{Stateless: func(r *sip.Request) bool { return r.Method == sip.MESSAGE }},
-	})
+	uas, n, log := statelessUAS(t, h, func(r *sip.Request) bool { return r.Method == sip.MESSAGE })
 	c := rawClient(t, n)
 	msg := "MESSAGE sip:bob@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.11:5060;branch=z9hG4bKe1\r\n" +
 		"Max-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a\r\nTo: <sip:bob@example.com>\r\n" +
@@ -109,4 +93,21 @@ func TestStatelessWriterSendsEncodedResponses(t *testing.T) {
 	require.Eventually(t, func() bool { return len(log.times("SIP/2.0 200 OK")) == 1 }, time.Second, time.Millisecond)
 	require.Len(t, log.times("SIP/2.0 500"), 0, "no 500 after an encoded final")
 	require.Len(t, log.times("SIP/2.0 200 Encoded"), 1)
+}
+
+// statelessUAS starts a UAS at 192.0.2.20:5060 on an in-process network
+// answering the requests stateless picks statelessly, with a log of what
+// it sends.
+func statelessUAS(t *testing.T, h sip.Handler, stateless func(*sip.Request) bool) (*siptest.Stack, *siptest.Network, *sendLog) {
+	t.Helper()
+	clock := siptest.NewClock()
+	n := siptest.NewNetwork(siptest.NetworkConfig{Clock: clock})
+	log := &sendLog{clock: clock, start: clock.Now()}
+	uas := siptest.NewStack(t, n, "192.0.2.20:5060", siptest.StackConfig{
+		Handler:     h,
+		Transaction: transaction.Config{TryingDelay: transaction.NoTrying},
+		Transport:   transport.Config{Tap: log},
+		Server:      transaction.ServerConfig{Stateless: stateless},
+	})
+	return uas, n, log
 }
