@@ -21,9 +21,15 @@ import (
 
 // dropper is a transport.Rewriter that drops every inbound message while
 // silent is set: a UA that has gone away without a word.
-type dropper struct{ silent atomic.Bool }
+type dropper struct {
+	silent  atomic.Bool
+	arrived *atomic.Int64 // messages that reached the UA, dropped or not
+}
 
-func (d *dropper) Inbound(sip.Message, transport.Flow) bool { return !d.silent.Load() }
+func (d *dropper) Inbound(sip.Message, transport.Flow) bool {
+	d.arrived.Add(1)
+	return !d.silent.Load()
+}
 func (d *dropper) Outbound(m sip.Message, _ transport.Target) (sip.Message, bool) {
 	return m, true
 }
@@ -41,6 +47,7 @@ type pingLab struct {
 	srcErr  error
 	dead    []nat.Target
 	options atomic.Int64 // OPTIONS the UAs received
+	arrived atomic.Int64 // messages that reached a UA's transport
 }
 
 func newPingLab(t *testing.T) *pingLab {
@@ -54,7 +61,7 @@ func newPingLab(t *testing.T) *pingLab {
 // ua starts a UA at addr answering OPTIONS with code; its dropper makes it
 // silent.
 func (lab *pingLab) ua(addr string, code int) (*siptest.Stack, *dropper) {
-	d := &dropper{}
+	d := &dropper{arrived: &lab.arrived}
 	h := sip.HandlerFunc(func(_ context.Context, w sip.ResponseWriter, req *sip.Request) {
 		if req.Method == sip.OPTIONS {
 			lab.options.Add(1)
@@ -195,14 +202,23 @@ func (r *rounds) next(n int) {
 }
 
 // round advances the clock by d to the next round and waits for its pings
-// to be sent (or skipped) before settling: an Inflight of 0 seen before the
-// round's goroutine ran would let an answer arrive after the next timeout.
+// to be sent (or skipped) and to reach their UAs before settling: an
+// Inflight of 0 seen before the round's goroutine ran would let an answer
+// arrive after the next timeout, and a ping still on its way when the test
+// then silences or wakes a UA would meet the UA's new mood (a ping to an
+// address without a UA is waited for a second at most).
 func (r *rounds) round(d time.Duration) {
 	r.t.Helper()
 	st := r.p.Stats()
-	before := st.Sent + st.Skipped
+	before, sent, arrived := st.Sent+st.Skipped, st.Sent, r.lab.arrived.Load()
 	r.lab.clock.Advance(d)
 	require.Eventually(r.t, func() bool { st := r.p.Stats(); return st.Sent+st.Skipped > before }, 5*time.Second, time.Millisecond)
+	// Pings to an address with no UA never arrive: wait a while, not forever.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if uint64(r.lab.arrived.Load()-arrived) >= r.p.Stats().Sent-sent {
+			break
+		}
+	}
 	settle(r.t, r.p, r.silent())
 }
 
