@@ -68,18 +68,13 @@ func (r *Registrar) ServeSIP(ctx context.Context, w sip.ResponseWriter, req *sip
 // kilobyte and a tenth of the CPU of a REGISTER less). It reports false,
 // having sent nothing, when w cannot take it.
 func (r *Registrar) writeEncoded(ctx context.Context, w sip.EncodedWriter, req *sip.Request, reg *register, bs []Binding, now time.Time) bool {
-	bp := r.bufs.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 {
-			r.bufs.Put(bp)
-		}
-	}()
+	bp := r.bufs.Get()
 	b, ok := r.appendOK(ctx, (*bp)[:0], req, reg, bs, now)
-	*bp = b
-	if !ok {
-		return false
+	sent := false
+	if ok {
+		sent, _ = w.WriteEncoded(sip.StatusOK, b)
 	}
-	sent, _ := w.WriteEncoded(sip.StatusOK, b)
+	r.bufs.Put(bp, b)
 	return sent
 }
 

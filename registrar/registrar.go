@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/siphon-go/siphon/internal/bufpool"
 	"github.com/siphon-go/siphon/sip"
 	"github.com/siphon-go/siphon/transaction"
 )
@@ -187,8 +188,8 @@ type Registrar struct {
 
 	supported sip.Header // shared by every 200 OK: headers are immutable
 	dateCache atomic.Pointer[cachedDate]
-	bufs      sync.Pool // *[]byte for encoded 200 OKs
-	works     sync.Pool // *work
+	bufs      *bufpool.Pool // encoded 200 OKs
+	works     sync.Pool     // *work
 
 	sweepMu sync.Mutex
 	closed  bool
@@ -250,7 +251,7 @@ func New(b Backend, cfg Config) (*Registrar, error) {
 	}
 	r.gruu = newGRUUCodec(cfg.Secret)
 	r.supported = sip.NewHeader("Supported", r.supportedTags())
-	r.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
+	r.bufs = bufpool.New(1024)
 	r.works.New = r.newWork
 	if cfg.Liveness {
 		r.flows = newFlowIndex(cfg.MaxFlows)

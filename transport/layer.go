@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/siphon-go/siphon/internal/bufpool"
 	"github.com/siphon-go/siphon/sip"
 )
 
@@ -34,10 +35,10 @@ type Layer struct {
 	parser *sip.Parser
 	dialer Dialer
 
-	recv    atomic.Pointer[receiverBox]
-	nextID  atomic.Uint64
-	bufPool sync.Pool
-	stats   stats
+	recv   atomic.Pointer[receiverBox]
+	nextID atomic.Uint64
+	bufs   *bufpool.Pool
+	stats  stats
 
 	mu         sync.Mutex
 	started    bool
@@ -75,7 +76,7 @@ func New(cfg Config) (*Layer, error) {
 		closeHooks: make(map[int]func(Flow)),
 		done:       make(chan struct{}),
 	}
-	l.bufPool.New = func() any { b := make([]byte, 0, 2048); return &b }
+	l.bufs = bufpool.New(2048)
 	l.dialer = c.Dialer
 	if l.dialer == nil {
 		l.dialer = &net.Dialer{Control: dscpControl(c.DSCP)}
@@ -357,16 +358,11 @@ func (l *Layer) rewrite(msg sip.Message, t Target) (sip.Message, error) {
 
 // appendPooled encodes msg into a pooled buffer; release gives it back.
 func (l *Layer) appendPooled(msg sip.Message) (*[]byte, []byte) {
-	bp := l.bufPool.Get().(*[]byte)
+	bp := l.bufs.Get()
 	return bp, sip.AppendMessage((*bp)[:0], msg)
 }
 
-func (l *Layer) release(bp *[]byte, b []byte) {
-	if cap(b) <= 64<<10 {
-		*bp = b
-		l.bufPool.Put(bp)
-	}
-}
+func (l *Layer) release(bp *[]byte, b []byte) { l.bufs.Put(bp, b) }
 
 // sendDatagram encodes res into a pooled buffer and sends it: Send copies
 // or sends a datagram before it returns, so, unlike a stream's queue,
