@@ -37,24 +37,16 @@ func AppendResponseHead(b []byte, req *Request, code int, reason string) ([]byte
 	b = append(b, ' ')
 	b = append(b, reason...)
 	b = append(b, "\r\n"...)
-	tagged := false
-	for _, h := range req.Headers() {
-		switch v := h.(type) {
-		case *ViaHeader, *FromHeader, *CallIDHeader, *CSeqHeader:
-			b = appendHeader(b, h)
-		case *ToHeader:
-			b = appendHeader(b, v)
-			if !tagged && !v.Params.Has("tag") {
-				b = append(b, ";tag="...)
-				b = appendToTag(b, req)
-			}
-			tagged = true
+	for h, tag := range copiedFields(req, code) {
+		switch h.(type) {
+		case *ViaHeader, *FromHeader, *ToHeader, *CallIDHeader, *CSeqHeader:
 		default:
-			switch h.Name() {
-			case "From", "Call-ID", "CSeq", "To":
-				return b, false
-			}
-			continue
+			return b, false
+		}
+		b = appendHeader(b, h)
+		if tag {
+			b = append(b, ";tag="...)
+			b = appendToTag(b, req)
 		}
 		b = append(b, "\r\n"...)
 	}

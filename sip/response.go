@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"iter"
 	"strings"
 
 	sipgo "github.com/emiago/sipgo/sip"
@@ -20,40 +21,30 @@ func NewResponse(req *Request, code int, reason string) *Response {
 		reason = StatusText(code)
 	}
 	res := sipgo.NewResponse(code, reason)
-	tagged := code == StatusTrying
-	// The request's Via, From, Call-ID and CSeq values are shared, not
-	// copied: responses and requests treat header values as immutable (a
-	// proxy removes its Via from a response, it does not edit it).
-	for _, h := range req.Headers() {
+	for h, tag := range copiedFields(req, code) {
 		switch v := h.(type) {
-		case *ViaHeader, *FromHeader, *CallIDHeader, *CSeqHeader:
-			res.AppendHeader(h)
 		case *ToHeader:
-			if tagged || v.Params.Has("tag") {
-				res.AppendHeader(v)
-			} else {
+			if tag {
 				to := &ToHeader{DisplayName: v.DisplayName, Address: v.Address,
 					Params: make(HeaderParams, len(v.Params), len(v.Params)+1)}
 				copy(to.Params, v.Params)
 				to.Params = append(to.Params, HeaderKV{K: "tag", V: ToTag(req)})
-				res.AppendHeader(to)
+				h = to
 			}
-			tagged = true
+			res.AppendHeader(h)
+		case *ViaHeader, *FromHeader, *CallIDHeader, *CSeqHeader:
+			// The request's values are shared, not copied: responses and
+			// requests treat header values as immutable (a proxy removes
+			// its Via from a response, it does not edit it).
+			res.AppendHeader(h)
 		default:
 			// A request salvaged from a parse error keeps these raw; echo
-			// them as they came so that the sender can match the 400. A Via
-			// that did not parse cannot route anything and is left out.
-			switch h.Name() {
-			case "From", "Call-ID", "CSeq":
-				res.AppendHeader(NewHeader(h.Name(), h.Value()))
-			case "To":
-				val := h.Value()
-				if !tagged && !strings.Contains(val, ";tag=") {
-					val += ";tag=" + ToTag(req)
-				}
-				tagged = true
-				res.AppendHeader(NewHeader("To", val))
+			// them as they came so that the sender can match the 400.
+			val := h.Value()
+			if tag {
+				val += ";tag=" + ToTag(req)
 			}
+			res.AppendHeader(NewHeader(h.Name(), val))
 		}
 	}
 	switch {
@@ -69,6 +60,37 @@ func NewResponse(req *Request, code int, reason string) *Response {
 	cl := ContentLengthHeader(0)
 	res.AppendHeader(&cl)
 	return res
+}
+
+// copiedFields yields the fields a response with code copies from req, in
+// order (RFC 3261 §8.2.6): Via, From, To, Call-ID and CSeq, each with
+// whether a tag must be added to it, true for the first To without one
+// unless code is 100 (§8.2.6.2). A From, To, Call-ID or CSeq that did not
+// parse comes as it is, raw; a Via that did not parse is left out, as it
+// cannot route anything.
+func copiedFields(req *Request, code int) iter.Seq2[Header, bool] {
+	return func(yield func(Header, bool) bool) {
+		tagged := code == StatusTrying
+		for _, h := range req.Headers() {
+			tag := false
+			switch v := h.(type) {
+			case *ViaHeader, *FromHeader, *CallIDHeader, *CSeqHeader:
+			case *ToHeader:
+				tag, tagged = !tagged && !v.Params.Has("tag"), true
+			default:
+				switch h.Name() {
+				case "From", "Call-ID", "CSeq":
+				case "To":
+					tag, tagged = !tagged && !strings.Contains(h.Value(), ";tag="), true
+				default:
+					continue
+				}
+			}
+			if !yield(h, tag) {
+				return
+			}
+		}
+	}
 }
 
 func createsDialog(m RequestMethod) bool {
