@@ -156,6 +156,7 @@ func parseMessage(head string, body []byte, lenient bool) (Message, error) {
 		return nil, err
 	}
 	cl := -1
+	var blk *headerBlock
 	for rest != "" {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		if len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
@@ -173,7 +174,7 @@ func parseMessage(head string, body []byte, lenient bool) (Message, error) {
 			return msg, &ParseError{What: "header", Input: line, Err: errHeaderLine}
 		}
 		value := trimLWS(line[colon+1:])
-		n, err := addHeader(msg, name, value, lenient)
+		n, err := addHeader(msg, &blk, name, value, lenient)
 		if err != nil {
 			return msg, &ParseError{What: name, Input: value, Err: err}
 		}
@@ -256,20 +257,18 @@ func parseStartLine(line string) (Message, error) {
 
 // addHeader appends one header field to msg, typed for the headers siphon
 // works with. For Content-Length it returns the length, else -1.
-func addHeader(msg Message, name, value string, lenient bool) (int, error) {
+func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool) (int, error) {
 	canon := canonicalOf(name)
 	switch canon {
 	case "Via":
-		if lenient {
-			return -1, splitVia(msg, value, true)
-		}
-		return -1, splitVia(msg, value, false)
+		return -1, splitVia(msg, blk, value, lenient)
 	case "Call-ID":
 		if value == "" {
 			return -1, errEmptyCallID
 		}
-		h := CallIDHeader(value)
-		msg.AppendHeader(&h)
+		h := block(blk).callID()
+		*h = CallIDHeader(value)
+		msg.AppendHeader(h)
 		return -1, nil
 	}
 	if lenient {
@@ -281,12 +280,7 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 	}
 	switch canon {
 	case "From":
-		b := &struct {
-			h FromHeader
-			p [2]HeaderKV
-		}{}
-		h := &b.h
-		h.Params = b.p[:0:2]
+		h := block(blk).from()
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
 		}
@@ -295,12 +289,7 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 		}
 		msg.AppendHeader(h)
 	case "To":
-		b := &struct {
-			h ToHeader
-			p [2]HeaderKV
-		}{}
-		h := &b.h
-		h.Params = b.p[:0:2]
+		h := block(blk).to()
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
 		}
@@ -309,13 +298,13 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 		}
 		msg.AppendHeader(h)
 	case "CSeq":
-		h := &CSeqHeader{}
 		num, method, ok := strings.Cut(value, " ")
 		method = trimLWS(method)
 		n, err := strconv.ParseUint(trimLWS(num), 10, 32)
 		if !ok || err != nil || n > 1<<31-1 || !isToken(method) {
 			return -1, errBadCSeq
 		}
+		h := block(blk).cseq()
 		h.SeqNo, h.MethodName = uint32(n), RequestMethod(method)
 		msg.AppendHeader(h)
 	case "Max-Forwards":
@@ -323,15 +312,17 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 		if err != nil {
 			return -1, errBadNumber
 		}
-		h := MaxForwardsHeader(n)
-		msg.AppendHeader(&h)
+		h := block(blk).maxForwards()
+		*h = MaxForwardsHeader(n)
+		msg.AppendHeader(h)
 	case "Content-Length":
 		n, err := strconv.ParseUint(value, 10, 32)
 		if err != nil || n > 1<<30 {
 			return -1, errBadNumber
 		}
-		h := ContentLengthHeader(n)
-		msg.AppendHeader(&h)
+		h := block(blk).contentLength()
+		*h = ContentLengthHeader(n)
+		msg.AppendHeader(h)
 		return int(n), nil
 	case "Content-Type":
 		if value == "" {
@@ -349,25 +340,13 @@ func addHeader(msg Message, name, value string, lenient bool) (int, error) {
 
 // splitVia appends each value of a Via line (several may share one line,
 // RFC 3261 §7.3.1). In lenient mode a value that does not parse is kept raw.
-func splitVia(msg Message, value string, lenient bool) error {
+func splitVia(msg Message, blk **headerBlock, value string, lenient bool) error {
 	parse := parseVia
 	if lenient {
 		parse = parseViaLenient
 	}
-	if strings.IndexByte(value, ',') < 0 {
-		v := newVia()
-		if err := parse(value, v); err != nil {
-			if lenient {
-				msg.AppendHeader(NewHeader("Via", value))
-				return nil
-			}
-			return err
-		}
-		msg.AppendHeader(v)
-		return nil
-	}
-	return splitList(value, func(part string) error {
-		v := newVia()
+	add := func(part string) error {
+		v := block(blk).via()
 		if err := parse(part, v); err != nil {
 			if lenient {
 				msg.AppendHeader(NewHeader("Via", part))
@@ -377,7 +356,117 @@ func splitVia(msg Message, value string, lenient bool) error {
 		}
 		msg.AppendHeader(v)
 		return nil
-	})
+	}
+	if strings.IndexByte(value, ',') < 0 {
+		return add(value)
+	}
+	return splitList(value, add)
+}
+
+// headerBlock holds the typed headers a message usually has one of each,
+// so that parsing them costs one allocation rather than one each. A second
+// of a kind (or a further Via) is allocated on its own.
+type headerBlock struct {
+	used uint8 // bits: which of the fields below are taken
+	v    ViaHeader
+	vp   [4]HeaderKV
+	f    FromHeader
+	fp   [2]HeaderKV
+	t    ToHeader
+	tp   [2]HeaderKV
+	cs   CSeqHeader
+	id   CallIDHeader
+	mf   MaxForwardsHeader
+	cl   ContentLengthHeader
+}
+
+const (
+	usedVia = 1 << iota
+	usedFrom
+	usedTo
+	usedCSeq
+	usedCallID
+	usedMaxForwards
+	usedContentLength
+)
+
+// block returns *blk, allocated on first use.
+func block(blk **headerBlock) *headerBlock {
+	if *blk == nil {
+		*blk = new(headerBlock)
+	}
+	return *blk
+}
+
+// take reports whether the field of bit was free, and marks it taken.
+func (b *headerBlock) take(bit uint8) bool {
+	if b.used&bit != 0 {
+		return false
+	}
+	b.used |= bit
+	return true
+}
+
+func (b *headerBlock) via() *ViaHeader {
+	if !b.take(usedVia) {
+		return newVia()
+	}
+	b.v.Params = b.vp[:0:len(b.vp)]
+	return &b.v
+}
+
+func (b *headerBlock) from() *FromHeader {
+	if !b.take(usedFrom) {
+		h := &struct {
+			h FromHeader
+			p [2]HeaderKV
+		}{}
+		h.h.Params = h.p[:0:2]
+		return &h.h
+	}
+	b.f.Params = b.fp[:0:len(b.fp)]
+	return &b.f
+}
+
+func (b *headerBlock) to() *ToHeader {
+	if !b.take(usedTo) {
+		h := &struct {
+			h ToHeader
+			p [2]HeaderKV
+		}{}
+		h.h.Params = h.p[:0:2]
+		return &h.h
+	}
+	b.t.Params = b.tp[:0:len(b.tp)]
+	return &b.t
+}
+
+func (b *headerBlock) cseq() *CSeqHeader {
+	if !b.take(usedCSeq) {
+		return new(CSeqHeader)
+	}
+	return &b.cs
+}
+
+func (b *headerBlock) callID() *CallIDHeader {
+	if !b.take(usedCallID) {
+		return new(CallIDHeader)
+	}
+	return &b.id
+}
+
+func (b *headerBlock) maxForwards() *MaxForwardsHeader {
+	if !b.take(usedMaxForwards) {
+		return new(MaxForwardsHeader)
+	}
+	return &b.mf
+}
+
+func (b *headerBlock) contentLength() *ContentLengthHeader {
+	if !b.take(usedContentLength) {
+		return new(ContentLengthHeader)
+	}
+	return &b.cl
 }
 
 // canonicalOf returns the canonical spelling of a known header name, or ""

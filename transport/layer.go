@@ -261,11 +261,24 @@ func fixVia(req *sip.Request, src netip.AddrPort, force bool) {
 	rport, hasRport := via.Params.Get("rport")
 	forced := force && !hasRport
 	host, err := netip.ParseAddr(via.Host)
-	if err != nil || host.Unmap() != ip || hasRport || forced {
-		via.Params.Add("received", ip.String())
+	received := err != nil || host.Unmap() != ip || hasRport || forced
+	setPort := hasRport && rport == "" || forced
+	// Both values are cut from one string: one allocation, not two.
+	var buf [64]byte
+	b := buf[:0]
+	if received {
+		b = ip.AppendTo(b)
 	}
-	if (hasRport && rport == "") || forced {
-		via.Params.Add("rport", strconv.Itoa(int(src.Port())))
+	mid := len(b)
+	if setPort {
+		b = strconv.AppendUint(b, uint64(src.Port()), 10)
+	}
+	vals := string(b)
+	if received {
+		via.Params.Add("received", vals[:mid])
+	}
+	if setPort {
+		via.Params.Add("rport", vals[mid:])
 	}
 }
 
