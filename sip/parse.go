@@ -417,12 +417,7 @@ func (b *headerBlock) via() *ViaHeader {
 
 func (b *headerBlock) from() *FromHeader {
 	if !b.take(usedFrom) {
-		h := &struct {
-			h FromHeader
-			p [2]HeaderKV
-		}{}
-		h.h.Params = h.p[:0:2]
-		return &h.h
+		return new(FromHeader) // a second one: rare, and refused by Sanity
 	}
 	b.f.Params = b.fp[:0:len(b.fp)]
 	return &b.f
@@ -430,12 +425,7 @@ func (b *headerBlock) from() *FromHeader {
 
 func (b *headerBlock) to() *ToHeader {
 	if !b.take(usedTo) {
-		h := &struct {
-			h ToHeader
-			p [2]HeaderKV
-		}{}
-		h.h.Params = h.p[:0:2]
-		return &h.h
+		return new(ToHeader) // a second one: rare, and refused by Sanity
 	}
 	b.t.Params = b.tp[:0:len(b.tp)]
 	return &b.t
