@@ -27,8 +27,12 @@ type dropper struct {
 }
 
 func (d *dropper) Inbound(sip.Message, transport.Flow) bool {
+	// The mood is read before the arrival is counted: a test that sees the
+	// arrival and then wakes or silences the UA must not change what this
+	// message meets.
+	pass := !d.silent.Load()
 	d.arrived.Add(1)
-	return !d.silent.Load()
+	return pass
 }
 func (d *dropper) Outbound(m sip.Message, _ transport.Target) (sip.Message, bool) {
 	return m, true
