@@ -266,7 +266,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 		if value == "" {
 			return -1, errEmptyCallID
 		}
-		h := block(blk).callID()
+		b := block(blk)
+		h := field(b, usedCallID, &b.id)
 		*h = CallIDHeader(value)
 		msg.AppendHeader(h)
 		return -1, nil
@@ -280,7 +281,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 	}
 	switch canon {
 	case "From":
-		h := block(blk).from()
+		b := block(blk)
+		h := field(b, usedFrom, &b.f)
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
 		}
@@ -289,7 +291,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 		}
 		msg.AppendHeader(h)
 	case "To":
-		h := block(blk).to()
+		b := block(blk)
+		h := field(b, usedTo, &b.t)
 		if err := parseFromTo(value, &h.DisplayName, &h.Address, &h.Params); err != nil {
 			return -1, err
 		}
@@ -304,7 +307,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 		if !ok || err != nil || n > 1<<31-1 || !isToken(method) {
 			return -1, errBadCSeq
 		}
-		h := block(blk).cseq()
+		b := block(blk)
+		h := field(b, usedCSeq, &b.cs)
 		h.SeqNo, h.MethodName = uint32(n), RequestMethod(method)
 		msg.AppendHeader(h)
 	case "Max-Forwards":
@@ -312,7 +316,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 		if err != nil {
 			return -1, errBadNumber
 		}
-		h := block(blk).maxForwards()
+		b := block(blk)
+		h := field(b, usedMaxForwards, &b.mf)
 		*h = MaxForwardsHeader(n)
 		msg.AppendHeader(h)
 	case "Content-Length":
@@ -320,7 +325,8 @@ func addHeader(msg Message, blk **headerBlock, name, value string, lenient bool)
 		if err != nil || n > 1<<30 {
 			return -1, errBadNumber
 		}
-		h := block(blk).contentLength()
+		b := block(blk)
+		h := field(b, usedContentLength, &b.cl)
 		*h = ContentLengthHeader(n)
 		msg.AppendHeader(h)
 		return int(n), nil
@@ -346,7 +352,12 @@ func splitVia(msg Message, blk **headerBlock, value string, lenient bool) error 
 		parse = parseViaLenient
 	}
 	add := func(part string) error {
-		v := block(blk).via()
+		b := block(blk)
+		v := &b.v
+		if b.used&usedVia != 0 {
+			v = newVia() // a further Via: it needs its own params storage
+		}
+		b.used |= usedVia
 		if err := parse(part, v); err != nil {
 			if lenient {
 				msg.AppendHeader(NewHeader("Via", part))
@@ -393,70 +404,22 @@ const (
 // block returns *blk, allocated on first use.
 func block(blk **headerBlock) *headerBlock {
 	if *blk == nil {
-		*blk = new(headerBlock)
+		b := new(headerBlock)
+		b.v.Params, b.f.Params, b.t.Params = b.vp[:0:len(b.vp)], b.fp[:0:len(b.fp)], b.tp[:0:len(b.tp)]
+		*blk = b
 	}
 	return *blk
 }
 
-// take reports whether the field of bit was free, and marks it taken.
-func (b *headerBlock) take(bit uint8) bool {
+// field returns p, the block's field marked by bit, the first time it is
+// asked for, and a new T after that (a further Via; a second From, CSeq
+// and the like, which Sanity refuses).
+func field[T any](b *headerBlock, bit uint8, p *T) *T {
 	if b.used&bit != 0 {
-		return false
+		return new(T)
 	}
 	b.used |= bit
-	return true
-}
-
-func (b *headerBlock) via() *ViaHeader {
-	if !b.take(usedVia) {
-		return newVia()
-	}
-	b.v.Params = b.vp[:0:len(b.vp)]
-	return &b.v
-}
-
-func (b *headerBlock) from() *FromHeader {
-	if !b.take(usedFrom) {
-		return new(FromHeader) // a second one: rare, and refused by Sanity
-	}
-	b.f.Params = b.fp[:0:len(b.fp)]
-	return &b.f
-}
-
-func (b *headerBlock) to() *ToHeader {
-	if !b.take(usedTo) {
-		return new(ToHeader) // a second one: rare, and refused by Sanity
-	}
-	b.t.Params = b.tp[:0:len(b.tp)]
-	return &b.t
-}
-
-func (b *headerBlock) cseq() *CSeqHeader {
-	if !b.take(usedCSeq) {
-		return new(CSeqHeader)
-	}
-	return &b.cs
-}
-
-func (b *headerBlock) callID() *CallIDHeader {
-	if !b.take(usedCallID) {
-		return new(CallIDHeader)
-	}
-	return &b.id
-}
-
-func (b *headerBlock) maxForwards() *MaxForwardsHeader {
-	if !b.take(usedMaxForwards) {
-		return new(MaxForwardsHeader)
-	}
-	return &b.mf
-}
-
-func (b *headerBlock) contentLength() *ContentLengthHeader {
-	if !b.take(usedContentLength) {
-		return new(ContentLengthHeader)
-	}
-	return &b.cl
+	return p
 }
 
 // canonicalOf returns the canonical spelling of a known header name, or ""

@@ -312,14 +312,23 @@ const maxScratch = 16
 // strings), and the slices themselves after an AoR with many bindings.
 func (s *shard) clearScratch() {
 	if cap(s.cur) > maxScratch {
-		s.cur, s.plan, s.used, s.recs = nil, nil, nil, nil
-		return
+		s.cur = nil
+	} else {
+		clear(s.cur)
+		s.cur = s.cur[:0]
 	}
-	clear(s.cur)
-	s.cur = s.cur[:0]
+	if cap(s.plan) > maxScratch {
+		s.plan = nil
+	}
+	if cap(s.used) > maxScratch {
+		s.used = nil
+	}
+	if cap(s.recs) > maxScratch {
+		s.recs = nil
+	}
 }
 
-var errTooLarge = errors.New("memory: binding or AoR larger than 64 KiB")
+var errTooLarge = errors.New("memory: binding larger than 64 KiB")
 
 // Update implements registrar.Backend.
 func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func([]registrar.Binding) ([]registrar.Binding, error)) error {
@@ -330,10 +339,10 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	si, found := s.lookup(h, aor)
+	defer s.clearScratch()
 	var cur []registrar.Binding
 	if found {
 		cur = s.decodeScratch(s.slot(si))
-		defer s.clearScratch()
 	}
 	next, err := fn(cur)
 	if err != nil {
@@ -353,9 +362,6 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	plan := s.plan[:0]
 	need := 0
 	if !found {
-		if len(aor) > 0xffff {
-			return errTooLarge
-		}
 		need = len(aor)
 	}
 	for i := range next {
@@ -410,7 +416,7 @@ func (b *Backend) Update(ctx context.Context, aor string, now time.Time, fn func
 	b.reindex(ref(h, si), cur, next)
 	sl.setRecs(recs)
 	s.recs = recs[:0]
-	if m := minExp(recs); !found {
+	if m := sl.minExp(); !found {
 		sl.due = m
 		s.heapPush(si)
 	} else if m < sl.due {
@@ -451,14 +457,6 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func minExp(recs []rec) int64 {
-	m := recs[0].expires
-	for _, r := range recs[1:] {
-		m = min(m, r.expires)
-	}
-	return m
 }
 
 func (sl *slot) minExp() int64 {
@@ -547,14 +545,14 @@ func (b *Backend) ByURI(ctx context.Context, uriKey string) ([]registrar.Binding
 	for _, r := range refs {
 		s, si := &b.shards[r>>32], uint32(r)
 		s.mu.Lock()
-		if int(si/pageSize) < len(s.pages) {
-			sl := s.slot(si)
-			aor := s.aorOf(sl)
-			for i := range int(sl.n) {
-				if rc := sl.rec(i); s.field(rc, fURIKey) == uriKey {
-					out = append(out, registrar.Binding{})
-					s.decode(aor, rc, &out[len(out)-1])
-				}
+		// The slot may hold another AoR by now (freed and reused since the
+		// index was read): the URI key is compared, never assumed.
+		sl := s.slot(si)
+		aor := s.aorOf(sl)
+		for i := range int(sl.n) {
+			if rc := sl.rec(i); s.field(rc, fURIKey) == uriKey {
+				out = append(out, registrar.Binding{})
+				s.decode(aor, rc, &out[len(out)-1])
 			}
 		}
 		s.mu.Unlock()
@@ -604,11 +602,12 @@ func (b *Backend) Expire(ctx context.Context, now time.Time, limit int) ([]regis
 			} else {
 				s.dead += dead
 				sl.setRecs(keep)
-				sl.due = minExp(keep)
+				sl.due = sl.minExp()
 				s.heapFix(int(sl.hidx))
 			}
 			s.recs = keep[:0]
 		}
+		s.clearScratch()
 		s.mu.Unlock()
 	}
 	return out, nil
