@@ -145,41 +145,126 @@ var ErrNotAoR = errors.New("not an address-of-record")
 // 5060), and the transport, user, ttl, method and maddr parameters, which
 // must match when present in either; other parameters do not count.
 func URIKey(uri sip.Uri) string {
-	var b strings.Builder
-	b.Grow(len(uri.User) + len(uri.Host) + 24)
-	b.WriteString(strings.ToLower(uri.Scheme))
-	b.WriteByte(':')
+	// Built in a buffer on the stack: one allocation, the result.
+	var arr [192]byte
+	b := appendLower(arr[:0], uri.Scheme)
+	b = append(b, ':')
 	if uri.User != "" {
-		b.WriteString(uri.User)
+		b = append(b, uri.User...)
 		if uri.Password != "" {
-			b.WriteByte(':')
-			b.WriteString(uri.Password)
+			b = append(b, ':')
+			b = append(b, uri.Password...)
 		}
-		b.WriteByte('@')
+		b = append(b, '@')
 	}
-	b.WriteString(strings.ToLower(uri.Host))
+	b = appendLower(b, uri.Host)
 	if uri.Port != 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(uri.Port))
+		b = append(b, ':')
+		b = strconv.AppendInt(b, int64(uri.Port), 10)
 	}
-	var kept [5]string
+	// The parameters that count, in name order; a name is one of five.
+	var kept [5]int
 	n := 0
-	for _, kv := range uri.UriParams {
-		k := strings.ToLower(kv.K)
-		switch k {
-		case "transport", "user", "ttl", "method", "maddr":
-			if n < len(kept) {
-				kept[n] = k + "=" + strings.ToLower(kv.V)
-				n++
-			}
+	for i, kv := range uri.UriParams {
+		if keyParam(kv.K) && n < len(kept) {
+			kept[n] = i
+			n++
 		}
 	}
-	slices.Sort(kept[:n])
-	for _, p := range kept[:n] {
-		b.WriteByte(';')
-		b.WriteString(p)
+	slices.SortFunc(kept[:n], func(i, j int) int {
+		return cmpFold(uri.UriParams[i].K, uri.UriParams[j].K, uri.UriParams[i].V, uri.UriParams[j].V)
+	})
+	for _, i := range kept[:n] {
+		b = append(b, ';')
+		b = appendLower(b, uri.UriParams[i].K)
+		b = append(b, '=')
+		b = appendLower(b, uri.UriParams[i].V)
 	}
-	return b.String()
+	return string(b)
+}
+
+// keyParam reports whether a URI parameter named k takes part in URI
+// comparison (RFC 3261 §19.1.4).
+func keyParam(k string) bool {
+	for _, name := range [...]string{"transport", "user", "ttl", "method", "maddr"} {
+		if len(k) == len(name) && equalLowerASCII(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalLowerASCII reports whether s lower-cased (ASCII) is lower, which is
+// lower case and as long as s.
+func equalLowerASCII(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// cmpFold orders two parameters as their lower-cased "k=v" forms order.
+func cmpFold(k1, k2, v1, v2 string) int {
+	if !isASCII(v1) || !isASCII(v2) {
+		return strings.Compare(strings.ToLower(k1+"="+v1), strings.ToLower(k2+"="+v2))
+	}
+	a, b := lowerKV{k1, v1}, lowerKV{k2, v2}
+	for i := 0; ; i++ {
+		ca, oka := a.at(i)
+		cb, okb := b.at(i)
+		switch {
+		case !oka && !okb:
+			return 0
+		case !oka:
+			return -1
+		case !okb:
+			return 1
+		case ca != cb:
+			return int(ca) - int(cb)
+		}
+	}
+}
+
+// lowerKV reads "k=v" lower-cased, a byte at a time, without building it.
+type lowerKV struct{ k, v string }
+
+func (p lowerKV) at(i int) (byte, bool) {
+	var c byte
+	switch {
+	case i < len(p.k):
+		c = p.k[i]
+	case i == len(p.k):
+		return '=', true
+	case i-len(p.k)-1 < len(p.v):
+		c = p.v[i-len(p.k)-1]
+	default:
+		return 0, false
+	}
+	if 'A' <= c && c <= 'Z' {
+		c += 'a' - 'A'
+	}
+	return c, true
+}
+
+// appendLower appends s to b in lower case, as strings.ToLower has it.
+func appendLower(b []byte, s string) []byte {
+	if !isASCII(s) {
+		return append(b, strings.ToLower(s)...)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // instanceOf returns the +sip.instance value of na without quotes and angle
@@ -239,4 +324,13 @@ func (c *Contact) Target() (transport.Target, bool) {
 		return t, true
 	}
 	return transport.Target{}, false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

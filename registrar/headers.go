@@ -11,7 +11,9 @@ import (
 // over the header list (each sip.HeaderValues call scans it again and
 // allocates the lower-cased name).
 type regHeaders struct {
-	contacts    []string // raw values, one per contact
+	contact     [2]string // raw values, one per contact: the first two
+	nContact    int
+	moreContact []string // and the rest
 	paths       []string // raw values, one per Path entry
 	expires     string
 	hasExpires  bool
@@ -27,11 +29,19 @@ var errUnterminated = errors.New("unterminated quoted string")
 
 func scanHeaders(req *sip.Request) (regHeaders, error) {
 	var h regHeaders
+	addContact := func(s string) {
+		if h.nContact < len(h.contact) {
+			h.contact[h.nContact] = s
+			h.nContact++
+		} else {
+			h.moreContact = append(h.moreContact, s)
+		}
+	}
 	for _, hd := range req.Headers() {
 		name := hd.Name()
 		switch {
 		case strings.EqualFold(name, "Contact") || name == "m":
-			if err := splitList(hd.Value(), func(s string) { h.contacts = append(h.contacts, s) }); err != nil {
+			if err := splitList(hd.Value(), addContact); err != nil {
 				return h, err
 			}
 		case strings.EqualFold(name, "Expires"):
@@ -63,6 +73,11 @@ func scanHeaders(req *sip.Request) (regHeaders, error) {
 		}
 	}
 	return h, nil
+}
+
+// contacts returns the raw Contact values, appended to buf.
+func (h *regHeaders) contacts(buf []string) []string {
+	return append(append(buf, h.contact[:h.nContact]...), h.moreContact...)
 }
 
 // splitList calls fn for each element of a comma-separated header value,

@@ -277,7 +277,8 @@ func (r *Registrar) check(ctx context.Context, req *sip.Request, reg *register) 
 		hdrExp = n
 	}
 	hasHdrExp := hs.hasExpires
-	raws := hs.contacts
+	var buf [2]string
+	raws := hs.contacts(buf[:0])
 	if len(raws) == 0 {
 		reg.query = true
 		return nil
@@ -446,22 +447,25 @@ func parseDelta(s string) (uint32, error) {
 // received but expires, pub-gruu and temp-gruu.
 func storedContact(raw string, na *sip.NameAddr) string {
 	head := nameAddrHead(raw)
-	var b strings.Builder
-	b.Grow(len(raw) + 2)
-	b.WriteString(head)
+	var arr [256]byte
+	b := append(arr[:0], head...)
 	for _, kv := range na.Params {
 		switch strings.ToLower(kv.K) {
 		case "expires", "pub-gruu", "temp-gruu":
 			continue
 		}
-		b.WriteByte(';')
-		b.WriteString(kv.K)
+		b = append(b, ';')
+		b = append(b, kv.K...)
 		if kv.V != "" {
-			b.WriteByte('=')
-			b.WriteString(kv.V)
+			b = append(b, '=')
+			b = append(b, kv.V...)
 		}
 	}
-	return b.String()
+	// Mostly it is the value as sent: that needs no copy.
+	if t := strings.TrimSpace(raw); t == string(b) {
+		return t
+	}
+	return string(b)
 }
 
 // nameAddrHead returns the part of a Contact value before its header
