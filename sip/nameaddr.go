@@ -352,6 +352,9 @@ func parseURIInto(s string, u *Uri) error {
 	if err := checkURI(s); err != nil {
 		return err
 	}
+	if fastSIPURI(s, u) {
+		return checkSIPURI(s, u)
+	}
 	// sipgo's parser is a chain of function values, which escape analysis
 	// cannot see through: whatever it parses into is moved to the heap. It
 	// parses into a pooled scratch Uri instead and the result is copied
