@@ -97,10 +97,11 @@ func (s *Sanity) Check(req *Request) error {
 	if c&CheckVersion != 0 && !strings.EqualFold(req.SipVersion, "SIP/2.0") {
 		return NewStatusError(StatusVersionNotSupported, "")
 	}
-	if c&(CheckRequiredHeaders|CheckSingletons) != 0 {
-		if err := checkHeaderCounts(req, c); err != nil {
-			return err
-		}
+	// One pass counts the singletons and notes which of the fields the
+	// later checks read are present, so that an absent one costs no scan.
+	seen, err := checkHeaderCounts(req, c)
+	if err != nil {
+		return err
 	}
 	if c&CheckScheme != 0 {
 		scheme := strings.ToLower(req.Recipient.Scheme)
@@ -117,7 +118,7 @@ func (s *Sanity) Check(req *Request) error {
 		}
 	}
 	if c&CheckURI != 0 {
-		if err := checkURIs(req); err != nil {
+		if err := checkURIs(req, seen&seenContact != 0); err != nil {
 			return err
 		}
 	}
@@ -149,7 +150,7 @@ func (s *Sanity) Check(req *Request) error {
 			return bad("Content-Length mismatch")
 		}
 	}
-	if c&CheckExpires != 0 {
+	if c&CheckExpires != 0 && seen&seenExpires != 0 {
 		if _, _, err := ExpiresValue(req); err != nil {
 			return bad("Malformed Expires")
 		}
@@ -162,7 +163,7 @@ func (s *Sanity) Check(req *Request) error {
 			return bad("Duplicate To tag")
 		}
 	}
-	if c&CheckCredentials != 0 {
+	if c&CheckCredentials != 0 && seen&seenCredentials != 0 {
 		for _, name := range [...]string{"Authorization", "Proxy-Authorization"} {
 			for _, v := range HeaderValues(req, name) {
 				// Only Digest is checked: other schemes (Basic's token68, IMS
@@ -178,12 +179,12 @@ func (s *Sanity) Check(req *Request) error {
 			}
 		}
 	}
-	if c&CheckProxyRequire != 0 {
+	if c&CheckProxyRequire != 0 && seen&seenProxyRequire != 0 {
 		if err := s.checkOptionTags(req, "Proxy-Require"); err != nil {
 			return err
 		}
 	}
-	if c&CheckRequire != 0 && req.Method != ACK && req.Method != CANCEL {
+	if c&CheckRequire != 0 && seen&seenRequire != 0 && req.Method != ACK && req.Method != CANCEL {
 		if err := s.checkOptionTags(req, "Require"); err != nil {
 			return err
 		}
@@ -191,10 +192,22 @@ func (s *Sanity) Check(req *Request) error {
 	return nil
 }
 
-func checkHeaderCounts(req *Request, c SanityCheck) error {
+// The fields checkHeaderCounts notes the presence of.
+const (
+	seenContact = 1 << iota
+	seenExpires
+	seenCredentials // Authorization or Proxy-Authorization
+	seenRequire
+	seenProxyRequire
+)
+
+// checkHeaderCounts counts the singleton fields and reports which of the
+// seen* fields the request has, matched by name as Fields matches them.
+func checkHeaderCounts(req *Request, c SanityCheck) (int, error) {
 	var via, from, to, callID, cseq, maxfwd, clen, ctype int
+	seen := 0
 	for _, h := range req.Headers() {
-		switch h.Name() {
+		switch n := h.Name(); n {
 		case "Via":
 			via++
 		case "From":
@@ -211,19 +224,53 @@ func checkHeaderCounts(req *Request, c SanityCheck) error {
 			clen++
 		case "Content-Type":
 			ctype++
+		default:
+			seen |= seenField(n)
 		}
 	}
 	if c&CheckRequiredHeaders != 0 && (via == 0 || from == 0 || to == 0 || callID == 0 || cseq == 0) {
-		return bad("Missing Required Header")
+		return 0, bad("Missing Required Header")
 	}
 	if c&CheckSingletons != 0 && (from > 1 || to > 1 || callID > 1 || cseq > 1 ||
 		maxfwd > 1 || clen > 1 || ctype > 1) {
-		return bad("Duplicate Header")
+		return 0, bad("Duplicate Header")
 	}
-	return nil
+	return seen, nil
 }
 
-func checkURIs(req *Request) error {
+// seenField returns the seen* bit of a field called n, or 0.
+func seenField(n string) int {
+	is := func(name string) bool { return n == name || len(n) == len(name) && strings.EqualFold(n, name) }
+	switch len(n) {
+	case 1:
+		if canonicalOf(n) == "Contact" { // m
+			return seenContact
+		}
+	case len("Contact"): // Expires, Require
+		switch {
+		case is("Contact"):
+			return seenContact
+		case is("Expires"):
+			return seenExpires
+		case is("Require"):
+			return seenRequire
+		}
+	case len("Authorization"): // Proxy-Require
+		switch {
+		case is("Authorization"):
+			return seenCredentials
+		case is("Proxy-Require"):
+			return seenProxyRequire
+		}
+	case len("Proxy-Authorization"):
+		if is("Proxy-Authorization") {
+			return seenCredentials
+		}
+	}
+	return 0
+}
+
+func checkURIs(req *Request, hasContact bool) error {
 	u := &req.Recipient
 	if !validScheme(u.Scheme) {
 		return bad("Malformed Request-URI")
@@ -235,7 +282,7 @@ func checkURIs(req *Request) error {
 	} else if u.Raw() == "" {
 		return bad("Malformed Request-URI")
 	}
-	if !validNameAddrs(req, "Contact") {
+	if hasContact && !validNameAddrs(req, "Contact") {
 		return bad("Malformed Contact")
 	}
 	return nil

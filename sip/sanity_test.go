@@ -87,3 +87,29 @@ func TestSanityMiddleware(t *testing.T) {
 	require.Equal(t, 400, rec.res[0].StatusCode)
 	require.Equal(t, "Bad Request - CSeq method does not match", rec.res[0].Reason)
 }
+
+// TestSanityFieldNamesAnyCase: a field added by code under a name in
+// another case (or its compact form) is checked as the parsed one is; the
+// single pass that notes which fields are present matches names as Fields
+// does.
+func TestSanityFieldNamesAnyCase(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		code        int
+	}{
+		{"contact", "<sip:a@b", 400},
+		{"m", "<sip:a@b", 400},
+		{"EXPIRES", "soon", 400},
+		{"authorization", `Digest username="a", realm="r"`, 400},
+		{"proxy-authorization", `Digest username="a", realm="r"`, 400},
+		{"proxy-require", "foo", 420},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := parseReq(t, optionsMsg)
+			req.AppendHeader(NewHeader(tc.name, tc.value))
+			var se *StatusError
+			require.ErrorAs(t, NewSanity(SanityConfig{}).Check(req), &se)
+			require.Equal(t, tc.code, se.Code)
+		})
+	}
+}
