@@ -8,7 +8,8 @@ import (
 )
 
 // FuzzFastSIPURI holds fastSIPURI to sipgo's parser: whatever the fast
-// path parses, sipgo.ParseUri parses without error to the same Uri.
+// path parses passes checkURI and checkSIPURI, and sipgo.ParseUri parses
+// it without error to the same Uri.
 func FuzzFastSIPURI(f *testing.F) {
 	for _, s := range []string{
 		"sip:alice@example.com", "sip:u0000001@127.0.0.1:5070;transport=UDP", "sips:bob@Example.COM:5061;lr",
@@ -22,6 +23,13 @@ func FuzzFastSIPURI(f *testing.F) {
 		var fast Uri
 		if !fastSIPURI(s, &fast) {
 			return
+		}
+		// parseURIInto skips its checks for what the fast path takes.
+		if err := checkURI(s); err != nil {
+			t.Fatalf("%q: fast path parsed it, checkURI says %v", s, err)
+		}
+		if err := checkSIPURI(s, &fast); err != nil {
+			t.Fatalf("%q: fast path parsed it, checkSIPURI says %v", s, err)
 		}
 		var slow Uri
 		if err := sipgo.ParseUri(s, &slow); err != nil {

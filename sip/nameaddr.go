@@ -349,11 +349,14 @@ func Unquote(s string) string {
 var uriScratch = sync.Pool{New: func() any { return new(Uri) }}
 
 func parseURIInto(s string, u *Uri) error {
+	if fastSIPURI(s, u) {
+		// What it takes is what checkURI and checkSIPURI allow: a sip or
+		// sips scheme, none of uriForbidden, a valid host, no ':' or '@'
+		// in the user.
+		return nil
+	}
 	if err := checkURI(s); err != nil {
 		return err
-	}
-	if fastSIPURI(s, u) {
-		return checkSIPURI(s, u)
 	}
 	// sipgo's parser is a chain of function values, which escape analysis
 	// cannot see through: whatever it parses into is moved to the heap. It
