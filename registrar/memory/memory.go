@@ -69,7 +69,7 @@ type shard struct {
 	// index finds an AoR's slot by the AoR's hash. An AoR whose hash is
 	// another's (possible, if never seen) is in coll, which holds only
 	// AoRs whose hash is in index.
-	index map[uint64]uint32
+	index hashIndex
 	coll  map[string]uint32
 	pages []*[pageSize]slot
 	free  []uint32 // slots not in use
@@ -136,7 +136,6 @@ func New(cfg Config) *Backend {
 	}
 	b := &Backend{max: int64(cfg.MaxBindings), seed: maphash.MakeSeed()}
 	for i := range b.shards {
-		b.shards[i].index = make(map[uint64]uint32)
 		b.shards[i].coll = make(map[string]uint32)
 		b.uris[i].one = make(map[uint64]uint64)
 		b.uris[i].more = make(map[uint64][]uint64)
@@ -188,7 +187,7 @@ func (sl *slot) setRecs(recs []rec) {
 
 // lookup returns the slot of aor, whose hash is h.
 func (s *shard) lookup(h uint64, aor string) (uint32, bool) {
-	si, ok := s.index[h]
+	si, ok := s.index.get(h)
 	if !ok {
 		return 0, false
 	}
@@ -215,10 +214,10 @@ func (s *shard) newSlot(h uint64, aor string) uint32 {
 	sl := s.slot(si)
 	*sl = slot{hash: h, aor: uint32(len(s.arena)), aorLen: uint32(len(aor))}
 	s.arena = append(s.arena, aor...)
-	if _, ok := s.index[h]; ok {
+	if _, ok := s.index.get(h); ok {
 		s.coll[strings.Clone(aor)] = si
 	} else {
-		s.index[h] = si
+		s.index.set(h, si)
 	}
 	return si
 }
@@ -231,11 +230,11 @@ func (s *shard) removeSlot(si uint32) {
 		s.dead += sl.rec(i).size()
 	}
 	s.heapRemove(si)
-	if s.index[sl.hash] == si {
-		delete(s.index, sl.hash)
+	if v, ok := s.index.get(sl.hash); ok && v == si {
+		s.index.del(sl.hash)
 		for k, v := range s.coll { // empty but for hash collisions
 			if s.slot(v).hash == sl.hash {
-				s.index[sl.hash] = v
+				s.index.set(sl.hash, v)
 				delete(s.coll, k)
 				break
 			}
