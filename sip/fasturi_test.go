@@ -61,3 +61,13 @@ func TestFastSIPURIShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalOfCanonical: every canonical name maps to itself, through
+// the table or the switch in front of it.
+func TestCanonicalOfCanonical(t *testing.T) {
+	for _, c := range canonicalNames {
+		if got := canonicalOf(c); got != c {
+			t.Errorf("canonicalOf(%q) = %q", c, got)
+		}
+	}
+}

@@ -448,6 +448,12 @@ func canonicalOf(name string) string {
 		return "Route"
 	case "Record-Route":
 		return "Record-Route"
+	// Common fields written canonically need no lower-casing and table
+	// lookup (TestCanonicalOfCanonical: each is its own canonical name).
+	case "Expires", "User-Agent", "Allow", "Supported", "Require", "Proxy-Require", "Path", "Authorization",
+		"Proxy-Authorization", "Server", "Date", "Accept", "Allow-Events", "Event", "Service-Route", "Min-Expires",
+		"Session-Expires", "P-Asserted-Identity", "Privacy", "Content-Disposition", "Subject":
+		return name
 	}
 	var buf [40]byte
 	if len(name) > len(buf) {
