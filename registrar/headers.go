@@ -38,22 +38,25 @@ func scanHeaders(req *sip.Request) (regHeaders, error) {
 		}
 	}
 	for _, hd := range req.Headers() {
-		name := hd.Name()
+		// Any case and the compact forms, as sip.Fields matches names; a
+		// parsed message's known names are canonical already, which
+		// CanonicalName returns at once.
+		name := sip.CanonicalName(hd.Name())
 		switch {
-		case strings.EqualFold(name, "Contact") || name == "m":
+		case name == "Contact":
 			if err := splitList(hd.Value(), addContact); err != nil {
 				return h, err
 			}
-		case strings.EqualFold(name, "Expires"):
+		case name == "Expires":
 			if h.hasExpires {
 				h.manyExpires = true
 			}
 			h.expires, h.hasExpires = strings.TrimSpace(hd.Value()), true
-		case strings.EqualFold(name, "Path"):
+		case name == "Path":
 			if err := splitList(hd.Value(), func(s string) { h.paths = append(h.paths, s) }); err != nil {
 				return h, err
 			}
-		case strings.EqualFold(name, "Supported") || name == "k":
+		case name == "Supported":
 			_ = splitList(hd.Value(), func(s string) {
 				switch {
 				case strings.EqualFold(s, "path"):
@@ -64,9 +67,9 @@ func scanHeaders(req *sip.Request) (regHeaders, error) {
 					h.supOutbound = true
 				}
 			})
-		case strings.EqualFold(name, "Require"):
+		case name == "Require":
 			_ = splitList(hd.Value(), func(s string) { h.require = append(h.require, s) })
-		case strings.EqualFold(name, "User-Agent"):
+		case name == "User-Agent":
 			if h.userAgent == "" {
 				h.userAgent = hd.Value()
 			}

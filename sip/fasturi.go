@@ -38,9 +38,9 @@ func fastSIPURI(s string, u *Uri) bool {
 		}
 		rest = rest[at+1:]
 	}
-	end := len(rest)
-	if i := strings.IndexAny(rest, ":;"); i >= 0 {
-		end = i
+	end := 0
+	for end < len(rest) && rest[end] != ':' && rest[end] != ';' {
+		end++
 	}
 	host := rest[:end]
 	if !validHost(host) {
@@ -70,7 +70,7 @@ func fastSIPURI(s string, u *Uri) bool {
 		if rest == "" {
 			return false
 		}
-		params = make(HeaderParams, 0, max(strings.Count(rest, ";")+1, 4))
+		params = make(HeaderParams, 0, strings.Count(rest, ";")+1)
 		for rest != "" {
 			p := rest
 			if i := strings.IndexByte(rest, ';'); i >= 0 {
