@@ -238,34 +238,21 @@ func checkHeaderCounts(req *Request, c SanityCheck) (int, error) {
 	return seen, nil
 }
 
-// seenField returns the seen* bit of a field called n, or 0.
+// seenField returns the seen* bit of a field called n, or 0. Each of
+// these names is in the canonical table, so any case and compact form map
+// to it as Fields matches them.
 func seenField(n string) int {
-	is := func(name string) bool { return n == name || len(n) == len(name) && strings.EqualFold(n, name) }
-	switch len(n) {
-	case 1:
-		if canonicalOf(n) == "Contact" { // m
-			return seenContact
-		}
-	case len("Contact"): // Expires, Require
-		switch {
-		case is("Contact"):
-			return seenContact
-		case is("Expires"):
-			return seenExpires
-		case is("Require"):
-			return seenRequire
-		}
-	case len("Authorization"): // Proxy-Require
-		switch {
-		case is("Authorization"):
-			return seenCredentials
-		case is("Proxy-Require"):
-			return seenProxyRequire
-		}
-	case len("Proxy-Authorization"):
-		if is("Proxy-Authorization") {
-			return seenCredentials
-		}
+	switch canonicalOf(n) {
+	case "Contact":
+		return seenContact
+	case "Expires":
+		return seenExpires
+	case "Authorization", "Proxy-Authorization":
+		return seenCredentials
+	case "Require":
+		return seenRequire
+	case "Proxy-Require":
+		return seenProxyRequire
 	}
 	return 0
 }
