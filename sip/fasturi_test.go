@@ -71,3 +71,19 @@ func TestCanonicalOfCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6ReferenceOnlyAsHost: sipgo reads a '[' before the host as an
+// IPv6 reference and drops what follows it; such a URI is refused, an
+// IPv6 host itself parses (FuzzFixContact found "<sip:[0]@0>").
+func TestIPv6ReferenceOnlyAsHost(t *testing.T) {
+	for _, s := range []string{"sip:[0]@0", "sip:a[::1]@h", "sip:[::1]x"} {
+		if u, err := ParseURI(s); err == nil {
+			t.Errorf("ParseURI(%q) = host %q, want an error", s, u.Host)
+		}
+	}
+	for _, s := range []string{"sip:[::1]", "sip:[::1]:5060;lr", "sip:alice@[2001:db8::1];transport=tcp", "sip:[::1]?x=y"} {
+		if _, err := ParseURI(s); err != nil {
+			t.Errorf("ParseURI(%q): %v", s, err)
+		}
+	}
+}

@@ -115,6 +115,17 @@ func checkSIPURI(s string, u *Uri) error {
 	if !validHost(u.Host) {
 		return &ParseError{What: "uri", Input: s, Err: errors.New("invalid host")}
 	}
+	// sipgo takes a '[' anywhere before the host as the start of an IPv6
+	// reference and drops what follows its ']' unless that is a port,
+	// parameters or headers: "sip:[0]@h" would be host "[0]". A '[' is not
+	// allowed in the userinfo (RFC 3261 §25.1), so such a URI is refused.
+	if u.Host[0] == '[' {
+		if i := strings.Index(s, u.Host); i >= 0 {
+			if rest := s[i+len(u.Host):]; rest != "" && rest[0] != ':' && rest[0] != ';' && rest[0] != '?' {
+				return &ParseError{What: "uri", Input: s, Err: errors.New("invalid IPv6 reference")}
+			}
+		}
+	}
 	// Neither user nor password may hold an unescaped ':' or '@' (RFC 3261
 	// §25.1); "sip:a::@h" would otherwise reformat as a different URI.
 	if userinfoForbidden.in(u.User) || userinfoForbidden.in(u.Password) {
