@@ -162,7 +162,7 @@ func URIKey(uri sip.Uri) string {
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(uri.Port), 10)
 	}
-	// The parameters that count, in name order; a name is one of five.
+	// The parameters that count, sorted by their lower-cased k=v form.
 	var kept [5]int
 	n := 0
 	for i, kv := range uri.UriParams {
@@ -171,14 +171,22 @@ func URIKey(uri sip.Uri) string {
 			n++
 		}
 	}
-	slices.SortFunc(kept[:n], func(i, j int) int {
-		return cmpFold(uri.UriParams[i].K, uri.UriParams[j].K, uri.UriParams[i].V, uri.UriParams[j].V)
-	})
-	for _, i := range kept[:n] {
+	if n == 1 { // the usual: transport alone
+		kv := uri.UriParams[kept[0]]
 		b = append(b, ';')
-		b = appendLower(b, uri.UriParams[i].K)
+		b = appendLower(b, kv.K)
 		b = append(b, '=')
-		b = appendLower(b, uri.UriParams[i].V)
+		b = appendLower(b, kv.V)
+	} else if n > 1 {
+		var ps [len(kept)]string
+		for j, i := range kept[:n] {
+			ps[j] = strings.ToLower(uri.UriParams[i].K + "=" + uri.UriParams[i].V)
+		}
+		slices.Sort(ps[:n])
+		for _, p := range ps[:n] {
+			b = append(b, ';')
+			b = append(b, p...)
+		}
 	}
 	return string(b)
 }
@@ -207,49 +215,6 @@ func equalLowerASCII(s, lower string) bool {
 		}
 	}
 	return true
-}
-
-// cmpFold orders two parameters as their lower-cased "k=v" forms order.
-func cmpFold(k1, k2, v1, v2 string) int {
-	if !isASCII(v1) || !isASCII(v2) {
-		return strings.Compare(strings.ToLower(k1+"="+v1), strings.ToLower(k2+"="+v2))
-	}
-	a, b := lowerKV{k1, v1}, lowerKV{k2, v2}
-	for i := 0; ; i++ {
-		ca, oka := a.at(i)
-		cb, okb := b.at(i)
-		switch {
-		case !oka && !okb:
-			return 0
-		case !oka:
-			return -1
-		case !okb:
-			return 1
-		case ca != cb:
-			return int(ca) - int(cb)
-		}
-	}
-}
-
-// lowerKV reads "k=v" lower-cased, a byte at a time, without building it.
-type lowerKV struct{ k, v string }
-
-func (p lowerKV) at(i int) (byte, bool) {
-	var c byte
-	switch {
-	case i < len(p.k):
-		c = p.k[i]
-	case i == len(p.k):
-		return '=', true
-	case i-len(p.k)-1 < len(p.v):
-		c = p.v[i-len(p.k)-1]
-	default:
-		return 0, false
-	}
-	if 'A' <= c && c <= 'Z' {
-		c += 'a' - 'A'
-	}
-	return c, true
 }
 
 // appendLower appends s to b in lower case, as strings.ToLower has it.
@@ -326,6 +291,7 @@ func (c *Contact) Target() (transport.Target, bool) {
 	return transport.Target{}, false
 }
 
+// isASCII reports whether s holds only ASCII bytes.
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
