@@ -30,9 +30,9 @@ func fastSIPURI(s string, u *Uri) bool {
 			return false
 		}
 	}
-	user, hasUser := "", false
+	user := ""
 	if at := strings.IndexByte(rest, '@'); at >= 0 {
-		user, hasUser = rest[:at], true
+		user = rest[:at]
 		if strings.IndexByte(user, ':') >= 0 {
 			return false // a password
 		}
@@ -88,9 +88,6 @@ func fastSIPURI(s string, u *Uri) bool {
 			params.Add(k, v)
 		}
 	}
-	*u = Uri{Scheme: scheme, Host: host, Port: port, UriParams: params}
-	if hasUser {
-		u.User = user
-	}
+	*u = Uri{Scheme: scheme, User: user, Host: host, Port: port, UriParams: params}
 	return true
 }
