@@ -103,7 +103,7 @@ func TestHashCollision(t *testing.T) {
 	}
 	s.slot(c).n = 0
 	s.removeSlot(c)
-	if s.index.len() != 0 || len(s.heap) != 0 {
+	if s.index.n != 0 || len(s.heap) != 0 {
 		t.Fatalf("after removing both: index %v heap %v", s.index, s.heap)
 	}
 }

@@ -94,6 +94,3 @@ func (x *hashIndex) del(h uint64) {
 	x.ents[i] = hashEnt{}
 	x.n--
 }
-
-// len returns how many hashes it holds.
-func (x *hashIndex) len() int { return x.n }

@@ -27,8 +27,8 @@ func TestHashIndexRandomized(t *testing.T) {
 				delete(want, h)
 			}
 			if op%997 == 0 || op == 9_999 {
-				if x.len() != len(want) {
-					t.Fatalf("span %d op %d: len %d, want %d", span, op, x.len(), len(want))
+				if x.n != len(want) {
+					t.Fatalf("span %d op %d: len %d, want %d", span, op, x.n, len(want))
 				}
 				for k, v := range want {
 					if got, ok := x.get(k); !ok || got != v {
